@@ -1,0 +1,1 @@
+"""Store contracts, their SQL implementation, artifact repositories and the scheme registry."""

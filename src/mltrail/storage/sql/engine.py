@@ -1,0 +1,98 @@
+"""Engines for the SQL store: SQLite tuned for one writer and many readers, or PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout, and write transactions begin IMMEDIATE: a
+deferred transaction that later needs the write lock can fail at once with "database is
+locked", whatever the timeout, when another process writes first.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from mltrail.errors import InvalidArgument
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+WRITE = {"mltrail_write": True}
+
+_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
+
+
+def is_sql_uri(uri: str) -> bool:
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    return scheme in _SCHEMES
+
+
+def _normalise_url(uri: str) -> str:
+    if uri.startswith("postgres://"):
+        uri = "postgresql://" + uri[len("postgres://") :]
+    if uri.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; SQLAlchemy would otherwise look for psycopg2.
+        uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
+    return uri
+
+
+def sqlite_path(uri: str) -> str | None:
+    """The file behind a ``sqlite:///`` URI, or None for an in-memory database."""
+    url = sa.make_url(uri)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return os.path.abspath(url.database)
+
+
+def create_engine(uri: str) -> Engine:
+    """An engine for ``uri``; opens no connection."""
+    url_text = _normalise_url(uri)
+    try:
+        url = sa.make_url(url_text)
+    except sa.exc.ArgumentError as exc:
+        raise InvalidArgument(f"Invalid database URI {uri!r}: {exc}") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, future=True)
+    except ModuleNotFoundError as exc:
+        raise InvalidArgument(
+            f"The driver for {backend} is not installed ({exc.name}); "
+            "for PostgreSQL: pip install 'mltrail[postgres]'"
+        ) from exc
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    path = url.database
+    if path and path != ":memory:":
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise InvalidArgument(
+                f"Cannot open the SQLite store {path!r}: directory {directory!r} does not exist"
+            )
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        future=True,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA case_sensitive_like=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("mltrail_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine

@@ -1,0 +1,279 @@
+"""Runs in the SQL store: their lifecycle, and loading them whole."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mltrail.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LifecycleStage,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+)
+from mltrail.entities.validation import validate_key, validate_run_id, validate_tag
+from mltrail.errors import InvalidArgument, NotFound
+from mltrail.storage.sql import experiments, schema
+
+RUN_NAME_TAG = "mlflow.runName"
+_R = schema.runs
+_CHUNK = 500  # ids per IN (...) list, well under every backend's bound-parameter limit
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def create(
+    conn: Connection,
+    experiment_id: str,
+    user_id: str,
+    start_time: int,
+    tags: Sequence[RunTag],
+    run_name: str | None,
+    generate_name: object,
+) -> Run:
+    experiment = experiments.require_active(conn, experiment_id)
+    checked = dict(validate_tag(t.key, t.value) for t in tags)
+    tagged_name = checked.get(RUN_NAME_TAG)
+    if run_name and tagged_name and run_name != tagged_name:
+        raise InvalidArgument(
+            f"Both run_name '{run_name}' and tag {RUN_NAME_TAG}='{tagged_name}' were given "
+            "and they differ"
+        )
+    name = run_name or tagged_name
+    if not name:
+        assert callable(generate_name)
+        name = str(generate_name())
+    name = validate_tag(RUN_NAME_TAG, name)[1]
+    checked[RUN_NAME_TAG] = name
+    run_id = uuid.uuid4().hex
+    artifact_uri = f"{experiment.artifact_location.rstrip('/')}/{run_id}/artifacts"
+    conn.execute(
+        _R.insert().values(
+            run_uuid=run_id,
+            name=name,
+            experiment_id=int(experiment_id),
+            user_id=user_id,
+            status=RunStatus.RUNNING.name,
+            start_time=start_time,
+            end_time=None,
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            artifact_uri=artifact_uri,
+        )
+    )
+    conn.execute(
+        schema.tags.insert(),
+        [{"run_uuid": run_id, "key": k, "value": v} for k, v in checked.items()],
+    )
+    return load(conn, [run_id])[0]
+
+
+def _info(row: sa.Row[tuple[object, ...]]) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_uuid,
+        experiment_id=str(row.experiment_id),
+        run_name=row.name,
+        user_id=row.user_id,
+        status=row.status,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        artifact_uri=row.artifact_uri,
+        lifecycle_stage=row.lifecycle_stage,
+    )
+
+
+def metric_value(value: float, is_nan: bool) -> float:
+    return math.nan if is_nan else float(value)
+
+
+def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    """Whole runs for ``run_ids``, in that order; a few queries for any number of runs."""
+    rows: dict[str, sa.Row[tuple[object, ...]]] = {}
+    metrics: dict[str, list[Metric]] = {r: [] for r in run_ids}
+    params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+    tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
+    inputs: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
+    lm = schema.latest_metrics
+    for chunk in _chunks(run_ids):
+        for row in conn.execute(sa.select(_R).where(_R.c.run_uuid.in_(chunk))):
+            rows[row.run_uuid] = row
+        for row in conn.execute(
+            sa.select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.is_nan, lm.c.timestamp, lm.c.step)
+            .where(lm.c.run_uuid.in_(chunk))
+            .order_by(lm.c.key)
+        ):
+            metrics[row[0]].append(
+                Metric(row[1], metric_value(row[2], row[3]), row[4], row[5], run_id=row[0])
+            )
+        for table, target in ((schema.params, params), (schema.tags, tags)):
+            for row in conn.execute(
+                sa.select(table.c.run_uuid, table.c.key, table.c.value)
+                .where(table.c.run_uuid.in_(chunk))
+                .order_by(table.c.key)
+            ):
+                target[row[0]][row[1]] = row[2]
+        _load_inputs(conn, chunk, inputs)
+    runs = []
+    for run_id in run_ids:
+        row = rows.get(run_id)
+        if row is None:
+            continue
+        data = RunData(
+            metrics={m.key: m.value for m in metrics[run_id]},
+            params=params[run_id],
+            tags=tags[run_id],
+            metric_objs=tuple(metrics[run_id]),
+        )
+        runs.append(Run(_info(row), data, RunInputs(tuple(inputs[run_id]))))
+    return runs
+
+
+def _load_inputs(
+    conn: Connection, run_ids: Sequence[str], out: dict[str, list[DatasetInput]]
+) -> None:
+    ri, ds, it = schema.run_inputs, schema.datasets, schema.input_tags
+    pairs = conn.execute(
+        sa.select(ri.c.run_uuid, ds).join(ds, ds.c.dataset_id == ri.c.dataset_id).where(
+            ri.c.run_uuid.in_(run_ids)
+        )
+    ).all()
+    if not pairs:
+        return
+    tag_rows: dict[tuple[str, str], list[InputTag]] = {}
+    for row in conn.execute(sa.select(it).where(it.c.run_uuid.in_(run_ids)).order_by(it.c.key)):
+        tag_rows.setdefault((row.run_uuid, row.dataset_id), []).append(InputTag(row.key, row.value))
+    for row in pairs:
+        dataset = Dataset(
+            name=row.name,
+            digest=row.digest,
+            source_type=row.source_type,
+            source=row.source,
+            schema=row.schema,
+            profile=row.profile,
+        )
+        tags = tuple(tag_rows.get((row.run_uuid, row.dataset_id), ()))
+        out[row.run_uuid].append(DatasetInput(dataset, tags))
+
+
+def get(conn: Connection, run_id: str) -> Run:
+    found = load(conn, [run_id]) if _looks_like_run_id(run_id) else []
+    if not found:
+        raise NotFound(f"Run with id={run_id} not found")
+    return found[0]
+
+
+def _looks_like_run_id(run_id: str) -> bool:
+    try:
+        validate_run_id(run_id)
+    except InvalidArgument:
+        return False
+    return True
+
+
+def require_active(conn: Connection, run_id: str) -> None:
+    """Writes go to runs that exist and are not deleted (finished runs take writes)."""
+    stage = None
+    if _looks_like_run_id(run_id):
+        stage = conn.execute(sa.select(_R.c.lifecycle_stage).where(_R.c.run_uuid == run_id)).scalar()
+    if stage is None:
+        raise NotFound(f"Run with id={run_id} not found")
+    if stage != LifecycleStage.ACTIVE:
+        raise InvalidArgument(
+            f"The run {run_id} must be in the 'active' state. Current state is {stage}."
+        )
+
+
+def update(
+    conn: Connection,
+    run_id: str,
+    status: str | None,
+    end_time: int | None,
+    run_name: str | None,
+) -> RunInfo:
+    require_active(conn, run_id)
+    values: dict[str, object] = {}
+    if status is not None:
+        values["status"] = RunStatus.coerce(status)
+    if end_time is not None:
+        values["end_time"] = end_time
+    if run_name:
+        name = validate_tag(RUN_NAME_TAG, run_name)[1]
+        values["name"] = name
+        set_tags(conn, run_id, {RUN_NAME_TAG: name}, sync_name=False)
+    if values:
+        conn.execute(_R.update().where(_R.c.run_uuid == run_id).values(**values))
+    return get(conn, run_id).info
+
+
+def set_stage(conn: Connection, run_id: str, stage: str, deleted_time: int | None) -> None:
+    get(conn, run_id)
+    conn.execute(
+        _R.update()
+        .where(_R.c.run_uuid == run_id)
+        .values(lifecycle_stage=stage, deleted_time=deleted_time)
+    )
+
+
+def set_tags(conn: Connection, run_id: str, values: dict[str, str], *, sync_name: bool) -> None:
+    """Insert or overwrite tags; ``mlflow.runName`` also renames the run."""
+    table = schema.tags
+    keys = list(values)
+    existing = {
+        row[0]
+        for row in conn.execute(
+            sa.select(table.c.key).where(table.c.run_uuid == run_id, table.c.key.in_(keys))
+        )
+    }
+    new = [{"run_uuid": run_id, "key": k, "value": v} for k, v in values.items() if k not in existing]
+    if new:
+        conn.execute(table.insert(), new)
+    for key in existing:
+        conn.execute(
+            table.update()
+            .where(table.c.run_uuid == run_id, table.c.key == key)
+            .values(value=values[key])
+        )
+    if sync_name and RUN_NAME_TAG in values:
+        conn.execute(_R.update().where(_R.c.run_uuid == run_id).values(name=values[RUN_NAME_TAG]))
+
+
+def delete_tag(conn: Connection, run_id: str, key: str) -> None:
+    key = validate_key(key, "tag key")
+    require_active(conn, run_id)
+    table = schema.tags
+    result = conn.execute(table.delete().where(table.c.run_uuid == run_id, table.c.key == key))
+    if result.rowcount == 0:
+        raise NotFound(f"No tag with name: {key} in run with id {run_id}")
+
+
+def deleted_ids(conn: Connection, older_than_ms: int | None) -> list[str]:
+    query = sa.select(_R.c.run_uuid).where(_R.c.lifecycle_stage == LifecycleStage.DELETED)
+    if older_than_ms is not None:
+        query = query.where(_R.c.deleted_time < older_than_ms)
+    return [row[0] for row in conn.execute(query.order_by(_R.c.run_uuid))]
+
+
+def purge(conn: Connection, run_id: str) -> None:
+    for table in (
+        schema.input_tags,
+        schema.run_inputs,
+        schema.metrics,
+        schema.latest_metrics,
+        schema.params,
+        schema.tags,
+        schema.runs,
+    ):
+        conn.execute(table.delete().where(table.c.run_uuid == run_id))

@@ -1,0 +1,149 @@
+"""``search_runs`` compiled to one SQL statement: filters become EXISTS clauses on the
+latest-metric, param, tag and dataset tables; orderings become outer joins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mltrail.entities import LifecycleStage, PagedList, Run, ViewType
+from mltrail.entities.search import (
+    Comparison,
+    OrderBy,
+    decode_page_token,
+    encode_page_token,
+    parse_run_filter,
+    parse_run_order_by,
+)
+from mltrail.storage.sql import runs, schema
+from mltrail.storage.sql.predicates import string_predicate
+
+_R = schema.runs
+_ATTRIBUTE_COLUMNS = {
+    "run_id": _R.c.run_uuid,
+    "run_name": _R.c.name,
+    "status": _R.c.status,
+    "user_id": _R.c.user_id,
+    "artifact_uri": _R.c.artifact_uri,
+    "start_time": _R.c.start_time,
+    "end_time": _R.c.end_time,
+}
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+def _metric_condition(clause: Comparison) -> sa.ColumnElement[bool]:
+    lm = schema.latest_metrics
+    # NaN never satisfies a comparison, as in MLflow.
+    return (
+        sa.select(lm.c.key)
+        .where(
+            lm.c.run_uuid == _R.c.run_uuid,
+            lm.c.key == clause.key,
+            lm.c.is_nan == sa.false(),
+            string_predicate(lm.c.value, clause.op, clause.value),
+        )
+        .exists()
+    )
+
+
+def _key_value_condition(table: sa.Table, clause: Comparison) -> sa.ColumnElement[bool]:
+    match = sa.select(table.c.key).where(table.c.run_uuid == _R.c.run_uuid, table.c.key == clause.key)
+    if clause.op == "IS NULL":
+        return ~match.exists()
+    if clause.op == "IS NOT NULL":
+        return match.exists()
+    return match.where(string_predicate(table.c.value, clause.op, clause.value)).exists()
+
+
+def _dataset_condition(clause: Comparison) -> sa.ColumnElement[bool]:
+    ri, ds, it = schema.run_inputs, schema.datasets, schema.input_tags
+    query = sa.select(ri.c.run_uuid).where(ri.c.run_uuid == _R.c.run_uuid)
+    if clause.key == "context":
+        query = query.join(
+            it, sa.and_(it.c.run_uuid == ri.c.run_uuid, it.c.dataset_id == ri.c.dataset_id)
+        ).where(
+            it.c.key == DATASET_CONTEXT_TAG, string_predicate(it.c.value, clause.op, clause.value)
+        )
+    else:
+        query = query.join(ds, ds.c.dataset_id == ri.c.dataset_id).where(
+            string_predicate(ds.c[clause.key], clause.op, clause.value)
+        )
+    return query.exists()
+
+
+def condition(clause: Comparison) -> sa.ColumnElement[bool]:
+    if clause.kind == "metric":
+        return _metric_condition(clause)
+    if clause.kind == "param":
+        return _key_value_condition(schema.params, clause)
+    if clause.kind == "tag":
+        return _key_value_condition(schema.tags, clause)
+    if clause.kind == "dataset":
+        return _dataset_condition(clause)
+    return string_predicate(_ATTRIBUTE_COLUMNS[clause.key], clause.op, clause.value)
+
+
+def _ordering(
+    query: sa.Select[Any], orders: Sequence[OrderBy]
+) -> tuple[sa.Select[Any], list[sa.ColumnElement[Any]]]:
+    ordering: list[sa.ColumnElement[Any]] = []
+    for index, order in enumerate(orders):
+        if order.kind == "attribute":
+            column: sa.ColumnElement[Any] = _ATTRIBUTE_COLUMNS[order.key]
+            missing: sa.ColumnElement[Any] = column.is_(None)
+        else:
+            table = {
+                "metric": schema.latest_metrics,
+                "param": schema.params,
+                "tag": schema.tags,
+            }[order.kind]
+            alias = table.alias(f"order_{index}")
+            query = query.outerjoin(
+                alias, sa.and_(alias.c.run_uuid == _R.c.run_uuid, alias.c.key == order.key)
+            )
+            column = alias.c.value
+            missing = column.is_(None)
+            if order.kind == "metric":
+                missing = sa.or_(missing, alias.c.is_nan == sa.true())
+        # Runs without the value, and NaN metrics, sort last in either direction.
+        ordering.append(sa.case((missing, 1), else_=0))
+        ordering.append(column.asc() if order.ascending else column.desc())
+    keys = {(o.kind, o.key) for o in orders}
+    if ("attribute", "start_time") not in keys:
+        ordering.append(_R.c.start_time.desc())
+    ordering.append(_R.c.run_uuid.asc())
+    return query, ordering
+
+
+def search(
+    conn: Connection,
+    experiment_ids: Sequence[str],
+    filter_string: str | None,
+    view_type: ViewType,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> PagedList[Run]:
+    clauses = parse_run_filter(filter_string)
+    orders = parse_run_order_by(order_by)
+    offset = decode_page_token(page_token)
+    ids = [int(i) for i in experiment_ids if str(i).isdigit()]
+    if not ids:
+        return PagedList([], None)
+    stages = LifecycleStage.view_type_to_stages(view_type)
+    query = sa.select(_R.c.run_uuid).where(
+        _R.c.experiment_id.in_(ids), _R.c.lifecycle_stage.in_(stages)
+    )
+    for clause in clauses:
+        query = query.where(condition(clause))
+    query, ordering = _ordering(query, orders)
+    query = query.order_by(*ordering).offset(offset).limit(max_results + 1)
+    run_ids = [row[0] for row in conn.execute(query)]
+    token = None
+    if len(run_ids) > max_results:
+        run_ids = run_ids[:max_results]
+        token = encode_page_token(offset + max_results)
+    return PagedList(runs.load(conn, run_ids), token)

@@ -1,0 +1,284 @@
+"""``SqlTrackingStore``: the tracking store on SQLAlchemy, embedded or behind the server.
+
+Each method is one transaction. SQL errors are translated here, at the boundary: an
+integrity error becomes ``AlreadyExists`` or ``InvalidArgument``, and no SQL text ever
+reaches the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from mltrail.entities import (
+    DatasetInput,
+    Experiment,
+    ExperimentTag,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunTag,
+    ViewType,
+)
+from mltrail.entities.validation import validate_max_results
+from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
+from mltrail.storage.sql import experiments, runs, search, writes
+from mltrail.storage.sql.engine import WRITE
+from mltrail.storage.tracking import TrackingStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_LOCK_RETRIES = 5
+
+
+class SqlTrackingStore(TrackingStore):
+    def __init__(
+        self,
+        engine: Engine,
+        artifact_root: str,
+        *,
+        truncate_long_values: bool = False,
+        run_name_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.artifact_root = artifact_root.rstrip("/")
+        self.truncate_long_values = truncate_long_values
+        if run_name_factory is None:
+            from mltrail.entities.names import generate_run_name
+
+            run_name_factory = generate_run_name
+        self._run_name_factory = run_name_factory
+
+    # Transactions
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._translated(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._translated(), self.engine.connect().execution_options(**WRITE) as conn:
+            with conn.begin():
+                yield conn
+
+    def _retrying(self, work: Callable[[Connection], T]) -> T:
+        """Run a write, retrying while another writer holds the database past the timeout."""
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                with self._write() as conn:
+                    return work(conn)
+            except TemporarilyUnavailable:
+                if attempt == _LOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except MltrailError:
+            raise
+        except sa.exc.IntegrityError as exc:
+            log.debug("integrity error", exc_info=True)
+            raise InvalidArgument(
+                "The write conflicts with data already stored (a duplicate or missing key)"
+            ) from exc
+        except sa.exc.OperationalError as exc:
+            text = str(exc.orig).lower()
+            if "locked" in text or "busy" in text:
+                raise TemporarilyUnavailable("The database is busy; try again") from exc
+            log.warning("database error", exc_info=True)
+            raise MltrailError("The tracking database failed; see the server log") from exc
+        except sa.exc.DBAPIError as exc:
+            log.warning("database error", exc_info=True)
+            raise MltrailError("The tracking database failed; see the server log") from exc
+
+    # Experiments
+
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Sequence[ExperimentTag] = (),
+    ) -> str:
+        return self._retrying(
+            lambda c: experiments.create(c, name, artifact_location, self.artifact_root, tags)
+        )
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read() as conn:
+            return experiments.get(conn, str(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._read() as conn:
+            return experiments.get_by_name(conn, name)
+
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        limit = validate_max_results(max_results)
+        view = ViewType.coerce(view_type)
+        with self._read() as conn:
+            return experiments.search(conn, view, limit, filter_string, order_by, page_token)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self._retrying(lambda c: experiments.rename(c, str(experiment_id), new_name))
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        if str(experiment_id) == "0":
+            raise InvalidArgument("The Default experiment (id 0) cannot be deleted")
+        self._retrying(
+            lambda c: experiments.set_stage(c, str(experiment_id), LifecycleStage.DELETED)
+        )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._retrying(lambda c: experiments.set_stage(c, str(experiment_id), LifecycleStage.ACTIVE))
+
+    def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
+        self._retrying(lambda c: experiments.set_tag(c, str(experiment_id), tag))
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self._retrying(lambda c: experiments.delete_tag(c, str(experiment_id), key))
+
+    # Runs
+
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag] = (),
+        run_name: str | None = None,
+    ) -> Run:
+        return self._retrying(
+            lambda c: runs.create(
+                c, str(experiment_id), user_id, start_time, tags, run_name, self._run_name_factory
+            )
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            return runs.get(conn, run_id)
+
+    def update_run_info(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        return self._retrying(lambda c: runs.update(c, run_id, status, end_time, run_name))
+
+    def delete_run(self, run_id: str) -> None:
+        now = int(time.time() * 1000)
+        self._retrying(lambda c: runs.set_stage(c, run_id, LifecycleStage.DELETED, now))
+
+    def restore_run(self, run_id: str) -> None:
+        self._retrying(lambda c: runs.set_stage(c, run_id, LifecycleStage.ACTIVE, None))
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        if not (metrics or params or tags):
+            return
+        self._retrying(
+            lambda c: writes.log_batch(
+                c, run_id, metrics, params, tags, truncate=self.truncate_long_values
+            )
+        )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._retrying(lambda c: runs.delete_tag(c, run_id, key))
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        if datasets:
+            self._retrying(lambda c: writes.log_inputs(c, run_id, datasets))
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        limit = None if max_results is None else validate_max_results(max_results, 2**31 - 1)
+        with self._read() as conn:
+            return writes.metric_history(conn, run_id, key, limit, page_token)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        limit = validate_max_results(max_results)
+        view = ViewType.coerce(run_view_type)
+        ids = [str(i) for i in experiment_ids]
+        with self._read() as conn:
+            return search.search(conn, ids, filter_string, view, limit, order_by, page_token)
+
+    # Maintenance
+
+    def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
+        with self._read() as conn:
+            return runs.deleted_ids(conn, older_than_ms)
+
+    def purge_run(self, run_id: str) -> None:
+        def work(conn: Connection) -> None:
+            run = runs.get(conn, run_id)
+            if run.info.lifecycle_stage != LifecycleStage.DELETED:
+                raise InvalidArgument(f"Run {run_id} must be deleted before it is purged")
+            runs.purge(conn, run_id)
+
+        self._retrying(work)
+
+    def purge_experiment(self, experiment_id: str) -> None:
+        def work(conn: Connection) -> None:
+            experiment = experiments.get(conn, str(experiment_id))
+            if experiment.lifecycle_stage != LifecycleStage.DELETED:
+                raise InvalidArgument(
+                    f"Experiment {experiment_id} must be deleted before it is purged"
+                )
+            left = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(runs.schema.runs)
+                .where(runs.schema.runs.c.experiment_id == int(experiment_id))
+            ).scalar_one()
+            if left:
+                raise InvalidArgument(
+                    f"Experiment {experiment_id} still has {left} runs; purge them first"
+                )
+            experiments.purge(conn, str(experiment_id))
+
+        self._retrying(work)
+
+    def experiment_ids_deleted(self) -> list[str]:
+        found = self.search_experiments(ViewType.DELETED_ONLY, max_results=50000)
+        return [e.experiment_id for e in found]
+
+    def close(self) -> None:
+        self.engine.dispose()
