@@ -128,8 +128,8 @@ def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
         _load_inputs(conn, chunk, inputs)
     runs = []
     for run_id in run_ids:
-        row = rows.get(run_id)
-        if row is None:
+        found = rows.get(run_id)
+        if found is None:
             continue
         data = RunData(
             metrics={m.key: m.value for m in metrics[run_id]},
@@ -137,7 +137,7 @@ def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
             tags=tags[run_id],
             metric_objs=tuple(metrics[run_id]),
         )
-        runs.append(Run(_info(row), data, RunInputs(tuple(inputs[run_id]))))
+        runs.append(Run(_info(found), data, RunInputs(tuple(inputs[run_id]))))
     return runs
 
 

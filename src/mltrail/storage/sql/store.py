@@ -31,7 +31,7 @@ from mltrail.entities import (
 )
 from mltrail.entities.validation import validate_max_results
 from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
-from mltrail.storage.sql import experiments, runs, search, writes
+from mltrail.storage.sql import experiments, runs, schema, search, writes
 from mltrail.storage.sql.engine import WRITE
 from mltrail.storage.tracking import TrackingStore
 
@@ -265,8 +265,8 @@ class SqlTrackingStore(TrackingStore):
                 )
             left = conn.execute(
                 sa.select(sa.func.count())
-                .select_from(runs.schema.runs)
-                .where(runs.schema.runs.c.experiment_id == int(experiment_id))
+                .select_from(schema.runs)
+                .where(schema.runs.c.experiment_id == int(experiment_id))
             ).scalar_one()
             if left:
                 raise InvalidArgument(
