@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from mltrail.errors import InvalidArgument
@@ -73,6 +72,9 @@ for _scheme in ("sqlite", "postgresql", "postgres"):
 
 
 def _plugin_factory(scheme: str) -> StoreFactory | None:
+    # importlib.metadata scans installed distributions: only worth it on a miss.
+    from importlib.metadata import entry_points
+
     for entry in entry_points(group="mltrail.tracking_store"):
         if entry.name == scheme:
             factory: StoreFactory = entry.load()
