@@ -1,0 +1,1 @@
+"""The tracking server: MLflow's REST API and artifact proxy over one ASGI app."""

@@ -1,0 +1,146 @@
+"""``create_app(config)``: the one ASGI app of the tracking server.
+
+The app holds its store and configuration on ``app.state``; there is no module-level app.
+Every tracking route is mounted twice, under ``/api/2.0/mlflow`` for clients and under
+``/ajax-api/2.0/mlflow`` for browsers, behind the optional ``--static-prefix``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+from mltrail._version import __version__
+from mltrail.server import errors
+from mltrail.server.api import artifacts, experiments, metrics, runs
+from mltrail.server.config import ServerConfig
+from mltrail.server.responses import FastJSONResponse
+from mltrail.settings import Settings
+from mltrail.storage.tracking import TrackingStore
+from mltrail.storage.uri import open_tracking_store
+
+TRACKING_ROUTERS = (experiments.router, runs.router, metrics.router, artifacts.router)
+CONFIG_ENV = "MLTRAIL_SERVER_CONFIG"
+
+
+def open_store(config: ServerConfig) -> TrackingStore:
+    """The server's store, at the current schema (migrated under a lock if needed)."""
+    settings = dataclasses.replace(
+        Settings.from_env(),
+        artifact_root=config.artifact_root,
+        s3_endpoint_url=config.s3_endpoint_url or Settings.from_env().s3_endpoint_url,
+    )
+    return open_tracking_store(config.backend_store_uri, settings)
+
+
+def create_app(config: ServerConfig, store: TrackingStore | None = None) -> FastAPI:
+    app = FastAPI(
+        title="mltrail tracking server",
+        version=__version__,
+        description="MLflow's REST API 2.0 for tracking, and its artifact proxy.",
+        docs_url=f"{config.static_prefix}/docs",
+        redoc_url=None,
+        openapi_url=f"{config.static_prefix}/openapi.json",
+    )
+    app.state.config = config
+    app.state.store = None if config.artifacts_only else (store or open_store(config))
+    errors.install(app)
+    prefix = config.static_prefix.rstrip("/")
+
+    tracking = APIRouter()
+    for router in TRACKING_ROUTERS:
+        tracking.include_router(router)
+    if config.artifacts_only:
+        _refuse(app, f"{prefix}/api/2.0/mlflow", "the tracking API is off (--artifacts-only)")
+        _refuse(app, f"{prefix}/ajax-api/2.0/mlflow", "the tracking API is off (--artifacts-only)")
+    else:
+        app.include_router(tracking, prefix=f"{prefix}/api/2.0/mlflow")
+        app.include_router(tracking, prefix=f"{prefix}/ajax-api/2.0/mlflow", include_in_schema=False)
+
+    _meta_routes(app, config, prefix)
+    return app
+
+
+def _refuse(app: FastAPI, prefix: str, reason: str) -> None:
+    async def unavailable(request: Request, path: str) -> Response:
+        return PlainTextResponse(f"Endpoint disabled: {reason}", status_code=503)
+
+    app.add_api_route(
+        f"{prefix}/{{path:path}}",
+        unavailable,
+        methods=["GET", "POST", "PATCH", "DELETE", "PUT"],
+        include_in_schema=False,
+    )
+
+
+def _server_info(config: ServerConfig) -> dict[str, Any]:
+    return {
+        "store_type": "SqlStore",
+        "workspaces_enabled": False,
+        "multipart_uploads_enabled": False,
+        "serve_artifacts": config.serve_artifacts,
+        "artifacts_only": config.artifacts_only,
+        "version": __version__,
+    }
+
+
+def _meta_routes(app: FastAPI, config: ServerConfig, prefix: str) -> None:
+    @app.get(f"{prefix}/health", include_in_schema=False)
+    def health() -> PlainTextResponse:
+        return PlainTextResponse("OK")
+
+    @app.get(f"{prefix}/version", include_in_schema=False)
+    def version() -> PlainTextResponse:
+        return PlainTextResponse(__version__)
+
+    for base in ("api", "ajax-api"):
+
+        @app.get(f"{prefix}/{base}/3.0/mlflow/server-info", include_in_schema=base == "api")
+        def server_info() -> FastJSONResponse:
+            return FastJSONResponse(_server_info(config))
+
+    @app.get(f"{prefix}/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(_index_page(config))
+
+
+def _index_page(config: ServerConfig) -> str:
+    from html import escape
+
+    store = escape(_redact(config.backend_store_uri))
+    artifacts = escape(_redact(config.artifacts_destination))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mltrail tracking server</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 3rem auto">
+<h1>mltrail tracking server {escape(__version__)}</h1>
+<p>Runs are stored in <code>{store}</code>; proxied artifacts in <code>{artifacts}</code>.</p>
+<p>Point a script at this server with
+<code>export MLTRAIL_TRACKING_URI=http://&lt;this host&gt;:&lt;port&gt;</code>
+(<code>MLFLOW_TRACKING_URI</code> works too, for the official MLflow client).</p>
+<p>The REST API is MLflow's, under <code>/api/2.0/mlflow/</code>; its OpenAPI description is at
+<a href="{escape(config.static_prefix)}/openapi.json">/openapi.json</a>. The web UI is not part
+of this version yet: use <code>mltrail runs list</code> meanwhile.</p>
+</body></html>
+"""
+
+
+def _redact(uri: str) -> str:
+    """A URI without its password, for display."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn's workers call: the CLI hands the config over in the environment."""
+    return create_app(ServerConfig.from_json(os.environ[CONFIG_ENV]))
