@@ -1,0 +1,83 @@
+"""A real mltrail tracking server on 127.0.0.1, for tests (a pytest plugin).
+
+``start_server(config)`` runs uvicorn in a daemon thread on a free port and returns a handle
+with its base URL; ``tracking_server`` gives each test a server over a fresh SQLite store
+with proxied artifacts in its own folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mltrail.server.config import ServerConfig
+
+
+@dataclasses.dataclass
+class RunningServer:
+    url: str
+    config: ServerConfig
+    server: object
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True  # type: ignore[attr-defined]
+        self.thread.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(config: ServerConfig) -> RunningServer:
+    import uvicorn
+
+    from mltrail.server.app import create_app
+
+    app = create_app(config)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name=f"mltrail-server-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    return RunningServer(f"http://127.0.0.1:{port}", config, server, thread)
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[[ServerConfig], RunningServer]]:
+    started: list[RunningServer] = []
+
+    def factory(config: ServerConfig) -> RunningServer:
+        running = start_server(config)
+        started.append(running)
+        return running
+
+    yield factory
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def tracking_server(
+    tmp_path: Path, server_factory: Callable[[ServerConfig], RunningServer]
+) -> RunningServer:
+    config = ServerConfig(
+        backend_store_uri=f"sqlite:///{tmp_path / 'server.db'}",
+        artifacts_destination=str(tmp_path / "artifacts"),
+    )
+    return server_factory(config)
