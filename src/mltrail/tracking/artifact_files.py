@@ -44,19 +44,21 @@ def write_figure(directory: str, figure: Any, artifact_file: str) -> str:
     """A matplotlib figure (any image format it saves) or a plotly figure (HTML or image)."""
     path = _target(directory, artifact_file)
     module = type(figure).__module__
-    if module.startswith("matplotlib"):
-        figure.savefig(path)
-    elif module.startswith("plotly"):
-        if artifact_file.lower().endswith(".html"):
+    if not module.startswith(("matplotlib", "plotly")):
+        raise InvalidArgument(
+            f"log_figure takes a matplotlib or plotly figure, not {type(figure).__name__}"
+        )
+    try:
+        if module.startswith("matplotlib"):
+            figure.savefig(path)
+        elif artifact_file.lower().endswith(".html"):
             figure.write_html(path, include_plotlyjs="cdn")
         elif artifact_file.lower().endswith(".json"):
             figure.write_json(path)
         else:
             figure.write_image(path)
-    else:
-        raise InvalidArgument(
-            f"log_figure takes a matplotlib or plotly figure, not {type(figure).__name__}"
-        )
+    except ValueError as exc:  # the format named by the extension is not one it writes
+        raise InvalidArgument(f"log_figure cannot write {artifact_file!r}: {exc}") from exc
     return path
 
 
@@ -67,7 +69,10 @@ def write_image(directory: str, image: Any, artifact_file: str) -> str:
     path = _target(directory, artifact_file)
     if not isinstance(image, Image.Image):
         image = Image.fromarray(_image_array(image))
-    image.save(path)
+    try:
+        image.save(path)
+    except (KeyError, ValueError) as exc:  # an extension PIL knows no format for
+        raise InvalidArgument(f"log_image cannot write {artifact_file!r}: {exc}") from exc
     return path
 
 

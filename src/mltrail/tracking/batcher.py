@@ -4,7 +4,7 @@ Calls queue ``(run_id, kind, item)`` tuples. A daemon thread sends them as ``log
 calls within MLflow's limits when 1,000 items wait or a second has passed; ``flush`` sends
 them at once in the caller's thread (``end_run``, reads, exit, SIGTERM). A failed batch is
 re-sent item by item so one bad param cannot take the metrics beside it down with it; the
-first error is kept and raised at the next call or flush.
+first error is kept and raised at the next call (whose item is still queued) or flush.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from mltrail.entities.validation import (
     MAX_PARAMS_PER_BATCH,
     MAX_TAGS_PER_BATCH,
 )
-from mltrail.errors import MltrailError
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +61,14 @@ class Batcher:
     # The hot path
 
     def add(self, run_id: str, kind: int, item: Metric | Param | RunTag) -> None:
-        if self._error is not None:
-            self._raise_pending()
         self._queue.append((run_id, kind, item))
         if self._thread is None:
             self._start()
         elif len(self._queue) >= self._flush_items:
             self._wake.set()
+        if self._error is not None:
+            # An earlier item failed; this one is queued all the same.
+            self._raise_pending()
 
     # Sending
 
@@ -126,10 +126,11 @@ class Batcher:
     def _send_batch(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
     ) -> None:
+        # Any failure stays with this batch: the batches of other runs are still sent.
         try:
             self._send(run_id, metrics, params, tags)
             return
-        except MltrailError as exc:
+        except Exception as exc:  # noqa: BLE001 - kept, raised at the next call or flush
             if len(metrics) + len(params) + len(tags) == 1 or not (params or tags):
                 self._keep(exc)
                 return
@@ -137,7 +138,7 @@ class Batcher:
         for part in ((metrics, [], tags), *(([], [p], []) for p in params)):
             try:
                 self._send(run_id, *part)
-            except MltrailError as exc:
+            except Exception as exc:  # noqa: BLE001 - as above
                 self._keep(exc)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,16 +31,25 @@ from mltrail.entities import (
     ViewType,
 )
 from mltrail.entities.validation import (
+    MAX_ENTITIES_PER_BATCH,
     MAX_METRICS_PER_BATCH,
+    MAX_PARAMS_PER_BATCH,
+    MAX_TAGS_PER_BATCH,
     validate_key,
+    validate_metric,
     validate_metric_value,
     validate_param,
     validate_step,
     validate_tag,
     validate_timestamp,
 )
+from mltrail.errors import InvalidArgument
 from mltrail.settings import Settings
-from mltrail.storage.artifacts import ArtifactRepository, get_artifact_repository
+from mltrail.storage.artifacts import (
+    ArtifactRepository,
+    get_artifact_repository,
+    safe_relative_path,
+)
 from mltrail.storage.tracking import TrackingStore
 from mltrail.storage.uri import open_tracking_store
 from mltrail.tracking import artifact_files
@@ -73,6 +83,7 @@ class MltrailClient:
         self._registry_uri = registry_uri or self._settings.registry_uri or self._tracking_uri
         self._store: TrackingStore | None = None
         self._batcher: Batcher | None = None
+        self._batcher_lock = threading.Lock()
         self._artifact_uris: dict[str, str] = {}
 
     @property
@@ -87,9 +98,14 @@ class MltrailClient:
 
     @property
     def _queue(self) -> Batcher:
-        if self._batcher is None:
-            self._batcher = Batcher(self._send_batch)
-        return self._batcher
+        batcher = self._batcher
+        if batcher is None:
+            # Threads sharing the client may log first at once: they must share one queue.
+            with self._batcher_lock:
+                if self._batcher is None:
+                    self._batcher = Batcher(self._send_batch)
+                batcher = self._batcher
+        return batcher
 
     def _send_batch(
         self,
@@ -299,15 +315,41 @@ class MltrailClient:
             return
         self.flush()
         metrics, params, tags = list(metrics), list(params), list(tags)
-        if len(metrics) <= MAX_METRICS_PER_BATCH and len(params) <= 100 and len(tags) <= 100:
+        if (
+            len(metrics) <= MAX_METRICS_PER_BATCH
+            and len(params) <= MAX_PARAMS_PER_BATCH
+            and len(tags) <= MAX_TAGS_PER_BATCH
+            and len(metrics) + len(params) + len(tags) <= MAX_ENTITIES_PER_BATCH
+        ):
             self.store.log_batch(run_id, metrics, params, tags)
             return
-        for start in range(0, len(params), 100):
-            self.store.log_batch(run_id, params=params[start : start + 100])
-        for start in range(0, len(tags), 100):
-            self.store.log_batch(run_id, tags=tags[start : start + 100])
+        # Several transactions: check every item first, so a bad one stores nothing.
+        self._check_batch(run_id, metrics, params, tags)
+        for start in range(0, len(params), MAX_PARAMS_PER_BATCH):
+            self.store.log_batch(run_id, params=params[start : start + MAX_PARAMS_PER_BATCH])
+        for start in range(0, len(tags), MAX_TAGS_PER_BATCH):
+            self.store.log_batch(run_id, tags=tags[start : start + MAX_TAGS_PER_BATCH])
         for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             self.store.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+
+    def _check_batch(
+        self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+    ) -> None:
+        truncate = self._settings.truncate_long_values
+        for metric in metrics:
+            validate_metric(metric.key, metric.value, metric.timestamp, metric.step)
+        for tag in tags:
+            validate_tag(tag.key, tag.value, truncate=truncate)
+        stored = self.store.get_run(run_id).data.params
+        wanted: dict[str, str] = {}
+        for param in params:
+            key, value = validate_param(param.key, param.value, truncate=truncate)
+            old = wanted.setdefault(key, stored.get(key, value))
+            if old != value:
+                raise InvalidArgument(
+                    f"Changing param values is not allowed. Param with key='{key}' has value "
+                    f"'{old}' for run ID='{run_id}'; the batch also gives it '{value}'."
+                )
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         self.flush()
@@ -327,7 +369,10 @@ class MltrailClient:
 
     def artifact_repository(self, run_id: str) -> ArtifactRepository:
         return get_artifact_repository(
-            self._artifact_uri(run_id), s3_endpoint_url=self._settings.s3_endpoint_url
+            self._artifact_uri(run_id),
+            s3_endpoint_url=self._settings.s3_endpoint_url,
+            tracking_uri=self._tracking_uri,
+            settings=self._settings,
         )
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
@@ -350,9 +395,19 @@ class MltrailClient:
         return self.artifact_repository(run_id).download_artifacts(path, dst_path)
 
     def _log_written(self, run_id: str, artifact_file: str, write: Any, *args: Any) -> None:
-        directory, _ = posixpath.split(artifact_file)
+        # Checked before anything is written: the name must be a file below the root.
+        rel = safe_relative_path(artifact_file, "artifact file")
+        if not rel:
+            raise InvalidArgument(
+                f"Invalid artifact file {artifact_file!r}: it names the artifact root, not a file"
+            )
+        if artifact_file.endswith("/"):
+            raise InvalidArgument(
+                f"Invalid artifact file {artifact_file!r}: it names a directory, not a file"
+            )
+        directory, _ = posixpath.split(rel)
         with tempfile.TemporaryDirectory(prefix="mltrail-") as tmp:
-            path = write(tmp, *args, artifact_file)
+            path = write(tmp, *args, rel)
             self.artifact_repository(run_id).log_artifact(path, directory or None)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import logging
 import os
 import sys
 import threading
@@ -31,7 +32,10 @@ from mltrail.entities import (
 )
 from mltrail.errors import InvalidArgument, MltrailError
 from mltrail.settings import Settings
+from mltrail.storage.artifacts import join_artifact_uri
 from mltrail.tracking.client import MltrailClient, now_ms, resolve_tracking_uri
+
+log = logging.getLogger(__name__)
 
 PARENT_RUN_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"
@@ -58,7 +62,13 @@ class ActiveRun(Run):
             status = RunStatus.FAILED
         session = get_session()
         if any(r.info.run_id == self.info.run_id for r in session.run_stack):
-            end_run(RunStatus.to_string(status))
+            try:
+                end_run(RunStatus.to_string(status))
+            except MltrailError as error:
+                if exc_type is None:
+                    raise
+                # The block's own exception (KeyboardInterrupt too) is what the caller must see.
+                log.warning("mltrail: ending run %s: %s", self.info.run_id, error)
 
 
 class Session:
@@ -160,7 +170,9 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
         # A bare path to a database file.
         if text.endswith(".db"):
             text = "sqlite:///" + os.path.abspath(text)
-    get_session().tracking_uri = text
+    session = get_session()
+    # Made absolute now, against the directory the caller is in, not at first use.
+    session.tracking_uri = resolve_tracking_uri(text, session.settings) if text else None
 
 
 def get_tracking_uri() -> str:
@@ -363,6 +375,7 @@ def end_run(status: str = "FINISHED") -> None:
     if not stack:
         return
     run = stack[-1]
+    status = RunStatus.coerce(status)  # a bad status leaves the run active
     try:
         session.client().set_terminated(run.info.run_id, status)
     finally:
@@ -465,7 +478,7 @@ def flush() -> None:
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
     base = _client()._artifact_uri(_run_id())
-    return f"{base}/{artifact_path.lstrip('/')}" if artifact_path else base
+    return join_artifact_uri(base, artifact_path) if artifact_path else base
 
 
 def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
