@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
+from mltrail.entities import _wire
 from mltrail.entities.lifecycle import LifecycleStage
 
 
@@ -15,6 +17,11 @@ class ExperimentTag:
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentTag:
+        """Parse the REST shape; a missing value is ``""``."""
+        return cls(_wire.text(data, "key"), _wire.text(data, "value"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,3 +49,18 @@ class Experiment:
         if self.tags:
             out["tags"] = [{"key": k, "value": v} for k, v in self.tags.items()]
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Experiment:
+        """Parse the REST shape (fields this entity does not keep, like ``workspace``, are
+        ignored)."""
+        data = _wire.mapping(data, "experiment")
+        return cls(
+            experiment_id=_wire.identifier(data, "experiment_id"),
+            name=_wire.text(data, "name"),
+            artifact_location=_wire.text(data, "artifact_location"),
+            lifecycle_stage=_wire.text(data, "lifecycle_stage", LifecycleStage.ACTIVE),
+            tags=_wire.key_values(data, "tags"),
+            creation_time=_wire.optional_integer(data, "creation_time"),
+            last_update_time=_wire.optional_integer(data, "last_update_time"),
+        )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
+
+from mltrail.entities import _wire
 
 
 def _json_float(value: float) -> float | str:
@@ -40,6 +43,25 @@ class Metric:
                 out[name] = value
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Metric:
+        """Parse the REST shape: ``value`` may be ``"NaN"``/``"Infinity"``/``"-Infinity"``,
+        int64 fields numbers or strings; ``timestamp`` and ``step`` default to 0."""
+        data = _wire.mapping(data, "metric")
+        value = data.get("value")
+        timestamp = data.get("timestamp")
+        step = data.get("step")
+        return cls(
+            key=_wire.text(data, "key"),
+            value=0.0 if value is None else _wire.number(value, "value"),
+            timestamp=0 if timestamp is None else _wire.integer(timestamp, "timestamp"),
+            step=0 if step is None else _wire.integer(step, "step"),
+            dataset_name=_wire.optional_text(data, "dataset_name"),
+            dataset_digest=_wire.optional_text(data, "dataset_digest"),
+            model_id=_wire.optional_text(data, "model_id"),
+            run_id=_wire.optional_text(data, "run_id"),
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Param:
@@ -49,6 +71,11 @@ class Param:
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Param:
+        """Parse the REST shape; a missing value is ``""``."""
+        return cls(_wire.text(data, "key"), _wire.text(data, "value"))
+
 
 @dataclasses.dataclass(frozen=True)
 class RunTag:
@@ -57,3 +84,8 @@ class RunTag:
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunTag:
+        """Parse the REST shape; a missing value is ``""``."""
+        return cls(_wire.text(data, "key"), _wire.text(data, "value"))

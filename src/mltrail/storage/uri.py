@@ -1,9 +1,10 @@
 """Tracking URIs to stores: one registry keyed by scheme, open to plugins.
 
 Built-in: ``sqlite:``, ``postgresql:`` (and ``postgres:``, ``postgresql+psycopg:``) open the
-SQL store in process. Plugins register a factory under the entry-point group
-``mltrail.tracking_store``, named by scheme. Stores are cached per URI for the process, so
-every client of one URI shares one engine and its connection pool.
+SQL store in process; ``http:`` and ``https:`` open the REST store of a tracking server.
+Plugins register a factory under the entry-point group ``mltrail.tracking_store``, named by
+scheme. Stores are cached per URI for the process, so every client of one URI shares one
+engine and its connection pool.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mltrail.storage.tracking import TrackingStore
 StoreFactory = Callable[[str, Settings], TrackingStore]
 
 _factories: dict[str, StoreFactory] = {}
-_stores: dict[tuple[str, str | None, bool], TrackingStore] = {}
+_stores: dict[tuple[object, ...], TrackingStore] = {}
 _lock = threading.Lock()
 
 
@@ -71,6 +72,27 @@ for _scheme in ("sqlite", "postgresql", "postgres"):
     register_tracking_store(_scheme, _sql_store)
 
 
+def _rest_store(uri: str, settings: Settings) -> TrackingStore:
+    # httpx is imported only when a REST store is opened.
+    from mltrail.storage.rest import RestStore
+
+    return RestStore(uri, settings)
+
+
+for _scheme in ("http", "https"):
+    register_tracking_store(_scheme, _rest_store)
+
+
+def _connection_key(uri: str, settings: Settings) -> tuple[object, ...]:
+    """For a server URI, the settings that change how it is reached (credentials, TLS,
+    retries): two clients that differ in them must not share one store."""
+    if scheme_of(uri) not in ("http", "https"):
+        return ()
+    from mltrail.storage.http_session import connection_key
+
+    return connection_key(settings)
+
+
 def _plugin_factory(scheme: str) -> StoreFactory | None:
     # importlib.metadata scans installed distributions: only worth it on a miss.
     from importlib.metadata import entry_points
@@ -85,7 +107,8 @@ def _plugin_factory(scheme: str) -> StoreFactory | None:
 
 def open_tracking_store(uri: str, settings: Settings) -> TrackingStore:
     """The store for ``uri``, shared across the process."""
-    key = (uri, settings.artifact_root, settings.truncate_long_values)
+    key: tuple[object, ...] = (uri, settings.artifact_root, settings.truncate_long_values)
+    key += _connection_key(uri, settings)
     with _lock:
         store = _stores.get(key)
         if store is None:

@@ -1,13 +1,14 @@
 """Artifact URI scheme -> repository: the one resolver.
 
-Built in: ``file:`` and plain paths (local), and the fsspec schemes (``s3``, ``gs``, ...).
+Built in: ``file:`` and plain paths (local), the fsspec schemes (``s3``, ``gs``, ...), and a
+tracking server's artifact proxy (``mlflow-artifacts``, ``http``, ``https``).
 Other schemes come from plugins, registered in process with ``register_artifact_repository``
 or found through the ``mltrail.artifact_repository`` entry-point group, whose entry names are
 schemes and whose objects are factories ``(artifact_uri) -> ArtifactRepository`` (a
 repository class qualifies). Entry points are read only when a scheme is not otherwise known.
 
-A registered factory wins over a built-in one. Configuration (the S3 endpoint) arrives as an
-argument: this module never reads the environment.
+A registered factory wins over a built-in one. Configuration (the S3 endpoint; the tracking
+URI and settings a proxy needs) arrives as arguments: this module never reads the environment.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from mltrail.errors import InvalidArgument, MltrailError
+from mltrail.settings import Settings
 from mltrail.storage.artifacts.base import ArtifactRepository
 from mltrail.storage.artifacts.fsspec_repo import FSSPEC_SCHEMES, FsspecArtifactRepository
 from mltrail.storage.artifacts.local import LocalArtifactRepository
@@ -31,6 +33,9 @@ __all__ = [
 ArtifactRepositoryFactory = Callable[[str], ArtifactRepository]
 
 ENTRY_POINT_GROUP = "mltrail.artifact_repository"
+
+# Served by artifacts/http.py, imported on first use (it brings httpx).
+_HTTP_SCHEMES = ("mlflow-artifacts", "http", "https")
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*$")
 
@@ -83,17 +88,24 @@ def _from_entry_points(scheme: str) -> ArtifactRepositoryFactory | None:
 
 
 def _supported() -> str:
-    names = {"file", *FSSPEC_SCHEMES, *_FACTORIES}
+    names = {"file", *FSSPEC_SCHEMES, *_HTTP_SCHEMES, *_FACTORIES}
     return ", ".join(sorted(names))
 
 
 def get_artifact_repository(
-    artifact_uri: str, *, s3_endpoint_url: str | None = None
+    artifact_uri: str,
+    *,
+    s3_endpoint_url: str | None = None,
+    tracking_uri: str | None = None,
+    settings: Settings | None = None,
 ) -> ArtifactRepository:
     """The repository for ``artifact_uri``.
 
     ``s3_endpoint_url`` points ``s3://`` URIs at an S3-compatible server (MinIO, moto, ...);
-    it is ignored for other schemes.
+    it is ignored for other schemes. ``tracking_uri`` is the server that serves
+    ``mlflow-artifacts:/...`` URIs, and ``settings`` bring the credentials, TLS and retry
+    settings for ``mlflow-artifacts``, ``http`` and ``https`` URIs (both are ignored for
+    other schemes).
     """
     if not isinstance(artifact_uri, str) or not artifact_uri:
         raise InvalidArgument(
@@ -114,6 +126,12 @@ def get_artifact_repository(
                     )
                 options["client_kwargs"] = {"endpoint_url": s3_endpoint_url}
             return FsspecArtifactRepository(artifact_uri, storage_options=options)
+        if scheme in _HTTP_SCHEMES:
+            from mltrail.storage.artifacts.http import HttpArtifactRepository
+
+            return HttpArtifactRepository(
+                artifact_uri, tracking_uri=tracking_uri, settings=settings
+            )
         factory = _from_entry_points(scheme)
     if factory is None:
         raise InvalidArgument(
