@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from mltrail.storage.sql.migrate import HEAD_REVISION
 from mltrail import MltrailClient, __version__
 from mltrail.cli import gc as gc_module
 from mltrail.cli.main import cli
@@ -426,9 +427,9 @@ def test_artifacts_errors(client: MltrailClient, uri: str, tmp_path: Path) -> No
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     result = ok("db", "upgrade", url)
-    assert result.stdout.strip() == "0001"
-    assert "revision 0001" in result.stderr
-    assert ok("db", "upgrade", url).stdout.strip() == "0001"  # twice is fine
+    assert result.stdout.strip() == HEAD_REVISION
+    assert f"revision {HEAD_REVISION}" in result.stderr
+    assert ok("db", "upgrade", url).stdout.strip() == HEAD_REVISION  # twice is fine
     client = MltrailClient(url, settings=Settings(async_logging=False))
     assert client.get_experiment("0").name == "Default"
     assert client.get_experiment("0").artifact_location == (tmp_path / "mlartifacts" / "0").as_uri()

@@ -4,9 +4,15 @@ from mltrail.entities.dataset import Dataset, DatasetInput, InputTag
 from mltrail.entities.experiment import Experiment, ExperimentTag
 from mltrail.entities.file_info import FileInfo
 from mltrail.entities.lifecycle import LifecycleStage, RunStatus, ViewType
+from mltrail.entities.logged_model import (
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
+)
 from mltrail.entities.metric import Metric, Param, RunTag
 from mltrail.entities.paged import PagedList
-from mltrail.entities.run import Run, RunData, RunInfo, RunInputs
+from mltrail.entities.run import Run, RunData, RunInfo, RunInputs, RunOutputs
 
 __all__ = [
     "Dataset",
@@ -16,6 +22,10 @@ __all__ = [
     "FileInfo",
     "InputTag",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelInput",
+    "LoggedModelOutput",
+    "LoggedModelStatus",
     "Metric",
     "PagedList",
     "Param",
@@ -23,6 +33,7 @@ __all__ = [
     "RunData",
     "RunInfo",
     "RunInputs",
+    "RunOutputs",
     "RunStatus",
     "RunTag",
     "ViewType",

@@ -7,12 +7,17 @@ Stores implement a few primitives and derive the rest: ``log_metric``, ``log_par
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mltrail.entities import (
     DatasetInput,
     Experiment,
     ExperimentTag,
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     PagedList,
     Param,
@@ -21,6 +26,7 @@ from mltrail.entities import (
     RunTag,
     ViewType,
 )
+from mltrail.errors import NotImplementedByServer
 
 
 class TrackingStore(abc.ABC):
@@ -159,3 +165,64 @@ class TrackingStore(abc.ABC):
 
     def close(self) -> None:
         """Release connections; the default store holds none."""
+
+    # Logged models (MLflow 3). Not abstract: a store without them says so when called.
+
+    def _no_logged_models(self) -> NotImplementedByServer:
+        return NotImplementedByServer(f"{type(self).__name__} does not support logged models")
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """Create a ``PENDING`` model in an active experiment (a generated name if none)."""
+        raise self._no_logged_models()
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        raise self._no_logged_models()
+
+    def finalize_logged_model(
+        self, model_id: str, status: LoggedModelStatus | int | str
+    ) -> LoggedModel:
+        """Set the model's final status (``READY`` or ``FAILED``)."""
+        raise self._no_logged_models()
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Soft-delete: searches and reads skip the model from then on."""
+        raise self._no_logged_models()
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        raise self._no_logged_models()
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        raise self._no_logged_models()
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None:
+        raise self._no_logged_models()
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int = 100,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """Active models of the experiments. ``datasets`` are ``{dataset_name,
+        dataset_digest?}`` (metric clauses then count only metrics on them); ``order_by``
+        items are ``{field_name, ascending?, dataset_name?, dataset_digest?}``."""
+        raise self._no_logged_models()
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record ``models`` as outputs of the run (``log_model`` does, at a step)."""
+        raise self._no_logged_models()
+
+    def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        """Record ``models`` as inputs of the run (the ``models`` of ``runs/log-inputs``)."""
+        raise self._no_logged_models()

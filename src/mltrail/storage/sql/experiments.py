@@ -23,7 +23,7 @@ from mltrail.entities.validation import (
     validate_key,
 )
 from mltrail.errors import AlreadyExists, InvalidArgument, NotFound
-from mltrail.storage.sql import schema
+from mltrail.storage.sql import model_links, schema
 from mltrail.storage.sql.predicates import string_predicate
 
 _E = schema.experiments
@@ -229,4 +229,5 @@ def purge(conn: Connection, experiment_id: str) -> None:
     conn.execute(schema.input_tags.delete().where(schema.input_tags.c.dataset_id.in_(dataset_ids)))
     conn.execute(schema.run_inputs.delete().where(schema.run_inputs.c.dataset_id.in_(dataset_ids)))
     conn.execute(schema.datasets.delete().where(schema.datasets.c.experiment_id == numeric))
+    model_links.purge_experiment(conn, numeric)
     conn.execute(_E.delete().where(_E.c.experiment_id == numeric))

@@ -14,17 +14,20 @@ from mltrail.entities import (
     DatasetInput,
     InputTag,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     RunTag,
 )
 from mltrail.entities.validation import validate_key, validate_run_id, validate_tag
 from mltrail.errors import InvalidArgument, NotFound
-from mltrail.storage.sql import experiments, schema
+from mltrail.storage.sql import experiments, model_links, schema
 
 RUN_NAME_TAG = "mlflow.runName"
 _R = schema.runs
@@ -106,6 +109,8 @@ def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
     tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
     inputs: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
+    model_inputs: dict[str, list[LoggedModelInput]] = {}
+    model_outputs: dict[str, list[LoggedModelOutput]] = {}
     lm = schema.latest_metrics
     for chunk in _chunks(run_ids):
         for row in conn.execute(sa.select(_R).where(_R.c.run_uuid.in_(chunk))):
@@ -126,6 +131,7 @@ def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
             ):
                 target[row[0]][row[1]] = row[2]
         _load_inputs(conn, chunk, inputs)
+        model_links.load_into(conn, chunk, model_inputs, model_outputs)
     runs = []
     for run_id in run_ids:
         found = rows.get(run_id)
@@ -137,7 +143,14 @@ def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
             tags=tags[run_id],
             metric_objs=tuple(metrics[run_id]),
         )
-        runs.append(Run(_info(found), data, RunInputs(tuple(inputs[run_id]))))
+        runs.append(
+            Run(
+                _info(found),
+                data,
+                RunInputs(tuple(inputs[run_id]), tuple(model_inputs.get(run_id, ()))),
+                RunOutputs(tuple(model_outputs.get(run_id, ()))),
+            )
+        )
     return runs
 
 
@@ -267,6 +280,7 @@ def deleted_ids(conn: Connection, older_than_ms: int | None) -> list[str]:
 
 
 def purge(conn: Connection, run_id: str) -> None:
+    model_links.purge_run(conn, run_id)
     for table in (
         schema.input_tags,
         schema.run_inputs,

@@ -131,3 +131,90 @@ input_tags = sa.Table(
         ["run_uuid", "dataset_id"], ["run_inputs.run_uuid", "run_inputs.dataset_id"]
     ),
 )
+
+# Logged models (MLflow 3), revision 0002. Their ids are ``m-<32 hex>``; ``status`` holds the
+# wire name (``LOGGED_MODEL_READY``). Rows that name a run carry its id without a foreign key,
+# and are removed with the run when it is purged.
+
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", sa.String(36), primary_key=True),
+    sa.Column(
+        "experiment_id", sa.Integer, sa.ForeignKey("experiments.experiment_id"), nullable=False
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("artifact_location", sa.String(2000), nullable=False),
+    sa.Column("creation_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_message", sa.String(1000), nullable=True),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Column("model_type", sa.String(500), nullable=True),
+    sa.Column("source_run_id", sa.String(32), nullable=True),
+    sa.Index(
+        "ix_logged_models_experiment_created",
+        "experiment_id",
+        "lifecycle_stage",
+        "creation_timestamp_ms",
+    ),
+    sa.Index("ix_logged_models_source_run", "source_run_id"),
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    sa.Column(
+        "model_id", sa.String(36), sa.ForeignKey("logged_models.model_id"), primary_key=True
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    sa.Column(
+        "model_id", sa.String(36), sa.ForeignKey("logged_models.model_id"), primary_key=True
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# Every point a run logged with a model_id (the run's own ``metrics`` rows hold it as well).
+logged_model_metrics = sa.Table(
+    "logged_model_metrics",
+    metadata,
+    sa.Column(
+        "model_id", sa.String(36), sa.ForeignKey("logged_models.model_id"), primary_key=True
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("timestamp", sa.BigInteger, primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+    sa.Column("run_uuid", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Float(53), nullable=False),
+    sa.Column("is_nan", sa.Boolean, nullable=False),
+    sa.Column("dataset_name", sa.String(500), nullable=True),
+    sa.Column("dataset_digest", sa.String(36), nullable=True),
+    sa.Index("ix_logged_model_metrics_run", "run_uuid"),
+)
+
+# Runs' model outputs (log_model) and model inputs (log_inputs with models).
+run_model_outputs = sa.Table(
+    "run_model_outputs",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), primary_key=True),
+    sa.Column(
+        "model_id", sa.String(36), sa.ForeignKey("logged_models.model_id"), primary_key=True
+    ),
+    sa.Column("step", sa.BigInteger, primary_key=True),
+)
+
+run_model_inputs = sa.Table(
+    "run_model_inputs",
+    metadata,
+    sa.Column("run_uuid", sa.String(32), primary_key=True),
+    sa.Column(
+        "model_id", sa.String(36), sa.ForeignKey("logged_models.model_id"), primary_key=True
+    ),
+)

@@ -106,10 +106,12 @@ def _ordering(
             )
             column = alias.c.value
             missing = column.is_(None)
-            if order.kind == "metric":
-                missing = sa.or_(missing, alias.c.is_nan == sa.true())
-        # Runs without the value, and NaN metrics, sort last in either direction.
-        ordering.append(sa.case((missing, 1), else_=0))
+        # Real values first, then NaN metrics, then runs without the value, either direction.
+        if order.kind == "metric":
+            rank = sa.case((missing, 2), (alias.c.is_nan == sa.true(), 1), else_=0)
+        else:
+            rank = sa.case((missing, 1), else_=0)
+        ordering.append(rank)
         ordering.append(column.asc() if order.ascending else column.desc())
     keys = {(o.kind, o.key) for o in orders}
     if ("attribute", "start_time") not in keys:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -21,6 +21,10 @@ from mltrail.entities import (
     Experiment,
     ExperimentTag,
     LifecycleStage,
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     PagedList,
     Param,
@@ -31,7 +35,7 @@ from mltrail.entities import (
 )
 from mltrail.entities.validation import validate_max_results
 from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
-from mltrail.storage.sql import experiments, runs, schema, search, writes
+from mltrail.storage.sql import experiments, logged_models, runs, schema, search, writes
 from mltrail.storage.sql.engine import WRITE
 from mltrail.storage.tracking import TrackingStore
 
@@ -282,3 +286,80 @@ class SqlTrackingStore(TrackingStore):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    # Logged models
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        return self._retrying(
+            lambda c: logged_models.create(
+                c,
+                str(experiment_id),
+                name,
+                source_run_id,
+                tags,
+                params,
+                model_type,
+                now=experiments.now_ms(),
+                truncate=self.truncate_long_values,
+                generate_name=self._run_name_factory,
+            )
+        )
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        with self._read() as conn:
+            return logged_models.get(conn, model_id, allow_deleted)
+
+    def finalize_logged_model(
+        self, model_id: str, status: LoggedModelStatus | int | str
+    ) -> LoggedModel:
+        return self._retrying(
+            lambda c: logged_models.finalize(c, model_id, status, now=experiments.now_ms())
+        )
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self._retrying(lambda c: logged_models.delete(c, model_id, now=experiments.now_ms()))
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        self._retrying(lambda c: logged_models.set_tags(c, model_id, tags))
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self._retrying(lambda c: logged_models.delete_tag(c, model_id, key))
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None:
+        self._retrying(
+            lambda c: logged_models.log_params(
+                c, model_id, params, truncate=self.truncate_long_values
+            )
+        )
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int = 100,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        limit = validate_max_results(max_results)
+        ids = [str(i) for i in experiment_ids]
+        with self._read() as conn:
+            return logged_models.search(
+                conn, ids, filter_string, datasets, limit, order_by, page_token
+            )
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        if models:
+            self._retrying(lambda c: logged_models.log_outputs(c, run_id, models))
+
+    def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        if models:
+            self._retrying(lambda c: logged_models.log_inputs(c, run_id, models))

@@ -29,7 +29,7 @@ from mltrail.entities.validation import (
     validate_tag,
 )
 from mltrail.errors import InvalidArgument
-from mltrail.storage.sql import runs, schema
+from mltrail.storage.sql import logged_models, runs, schema
 
 
 def log_batch(
@@ -50,6 +50,9 @@ def log_batch(
         _insert_params(conn, run_id, checked_params)
     if checked_tags:
         runs.set_tags(conn, run_id, checked_tags, sync_name=True)
+    if rows and any(m.model_id for m in metrics):
+        # Points logged for a model are kept for it too (a rare path, off the hot one).
+        rows = logged_models.log_model_metrics(conn, run_id, metrics, rows)
     if rows:
         # The hot path: one executemany straight to the driver, with no per-row compiling.
         conn.exec_driver_sql(_statement(_METRIC_INSERT, conn.dialect.paramstyle), rows)
