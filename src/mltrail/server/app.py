@@ -2,7 +2,9 @@
 
 The app holds its store and configuration on ``app.state``; there is no module-level app.
 Every tracking route is mounted twice, under ``/api/2.0/mlflow`` for clients and under
-``/ajax-api/2.0/mlflow`` for browsers, behind the optional ``--static-prefix``.
+``/ajax-api/2.0/mlflow`` for browsers, behind the optional ``--static-prefix``; so is the
+proxied artifact service, under ``/api/2.0/mlflow-artifacts`` (off with
+``--no-serve-artifacts``). ``--artifacts-only`` serves that service and the meta routes only.
 """
 
 from __future__ import annotations
@@ -16,14 +18,22 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from mltrail._version import __version__
 from mltrail.server import errors
-from mltrail.server.api import artifacts, experiments, metrics, runs
-from mltrail.server.config import ServerConfig
+from mltrail.server.api import unsupported, artifacts, experiments, get_artifact, metrics, proxy, runs
+from mltrail.server.api import logged_models
+from mltrail.server.artifact_repos import repository_for
+from mltrail.server.config import PROXY_ROOT, ServerConfig
 from mltrail.server.responses import FastJSONResponse
 from mltrail.settings import Settings
 from mltrail.storage.tracking import TrackingStore
 from mltrail.storage.uri import open_tracking_store
 
-TRACKING_ROUTERS = (experiments.router, runs.router, metrics.router, artifacts.router)
+TRACKING_ROUTERS = (
+    experiments.router,
+    runs.router,
+    metrics.router,
+    artifacts.router,
+    logged_models.router,
+)
 CONFIG_ENV = "MLTRAIL_SERVER_CONFIG"
 
 
@@ -61,16 +71,43 @@ def create_app(config: ServerConfig, store: TrackingStore | None = None) -> Fast
         app.include_router(tracking, prefix=f"{prefix}/api/2.0/mlflow")
         app.include_router(tracking, prefix=f"{prefix}/ajax-api/2.0/mlflow", include_in_schema=False)
 
+    _artifact_routes(app, config, prefix)
     _meta_routes(app, config, prefix)
+    app.include_router(unsupported.router(prefix))
     return app
 
 
+def _artifact_routes(app: FastAPI, config: ServerConfig, prefix: str) -> None:
+    if config.serve_artifacts:
+        app.state.artifact_destination = repository_for(PROXY_ROOT, config)
+        app.include_router(proxy.router, prefix=f"{prefix}/api/2.0/mlflow-artifacts")
+        app.include_router(
+            proxy.router, prefix=f"{prefix}/ajax-api/2.0/mlflow-artifacts", include_in_schema=False
+        )
+    else:
+        for base in ("api", "ajax-api"):
+            _refuse(
+                app,
+                f"{prefix}/{base}/2.0/mlflow-artifacts",
+                "proxied artifacts are off (--no-serve-artifacts)",
+            )
+    if config.artifacts_only:
+        # upload-artifact lies under the refused /ajax-api/2.0/mlflow already.
+        _refuse_path(app, f"{prefix}/get-artifact", "the tracking API is off (--artifacts-only)")
+    else:
+        app.include_router(get_artifact.router, prefix=prefix, include_in_schema=False)
+
+
 def _refuse(app: FastAPI, prefix: str, reason: str) -> None:
-    async def unavailable(request: Request, path: str) -> Response:
+    _refuse_path(app, f"{prefix}/{{path:path}}", reason)
+
+
+def _refuse_path(app: FastAPI, path: str, reason: str) -> None:
+    async def unavailable(request: Request) -> Response:
         return PlainTextResponse(f"Endpoint disabled: {reason}", status_code=503)
 
     app.add_api_route(
-        f"{prefix}/{{path:path}}",
+        path,
         unavailable,
         methods=["GET", "POST", "PATCH", "DELETE", "PUT"],
         include_in_schema=False,

@@ -55,7 +55,7 @@ def validation_message(exc: RequestValidationError) -> str:
 
 async def _mltrail_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MltrailError)
-    if exc.http_status >= 500:
+    if exc.http_status >= 500 and exc.http_status not in (501, 503):
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
     return error_response(exc.http_status, exc.error_code, exc.message)
 

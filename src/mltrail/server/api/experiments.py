@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from mltrail.entities import ExperimentTag, ViewType
 from mltrail.errors import NotFound
-from mltrail.server.deps import Store
+from mltrail.server.artifact_repos import check_artifact_location
+from mltrail.server.deps import Config, Store
 from mltrail.server.responses import FastJSONResponse, empty
 from mltrail.server.routing import MlflowRoute
 from mltrail.server.schemas import (
@@ -24,9 +25,12 @@ router = APIRouter(prefix="/experiments", route_class=MlflowRoute, tags=["experi
 
 
 @router.post("/create")
-def create_experiment(body: CreateExperiment, store: Store) -> FastJSONResponse:
+def create_experiment(body: CreateExperiment, store: Store, config: Config) -> FastJSONResponse:
     tags = [ExperimentTag(t.key, t.value or "") for t in body.tags]
-    experiment_id = store.create_experiment(body.name, body.artifact_location or None, tags)
+    location = body.artifact_location or None
+    if location is not None:
+        location = check_artifact_location(location, config)
+    experiment_id = store.create_experiment(body.name, location, tags)
     return FastJSONResponse({"experiment_id": experiment_id})
 
 

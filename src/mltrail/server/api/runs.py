@@ -12,6 +12,7 @@ from mltrail.entities import (
     Dataset,
     DatasetInput,
     InputTag,
+    LoggedModelInput,
     Metric,
     Param,
     RunStatus,
@@ -190,6 +191,8 @@ def log_inputs(body: LogInputs, store: Store) -> FastJSONResponse:
         for d in body.datasets
     ]
     store.log_inputs(body.run_id, datasets)
+    if body.models:
+        store.log_model_inputs(body.run_id, [LoggedModelInput(m.model_id) for m in body.models])
     return empty()
 
 

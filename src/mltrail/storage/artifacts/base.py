@@ -7,20 +7,28 @@ check one.
 
 Primitives receive paths relative to the repository root, already normalised ("" is the
 root), and raise ``MltrailError`` subclasses only: backend errors are translated inside them.
+
+Streaming (``open_read``, ``write_stream``) has default primitives built from the others,
+through a private temporary file, so a plugin written before them keeps working; the built-in
+backends stream directly.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import io
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from mltrail.entities.file_info import FileInfo
 from mltrail.errors import InvalidArgument, MltrailError
 from mltrail.storage.artifacts.paths import safe_relative_path
 
-__all__ = ["ArtifactRepository", "LocalTree", "walk_local_tree"]
+__all__ = ["ArtifactRepository", "LocalTree", "spooled", "walk_local_tree"]
 
 
 class LocalTree:
@@ -196,6 +204,24 @@ class ArtifactRepository(abc.ABC):
         """The content of the file ``artifact_path``; ``NotFound`` when it is missing."""
         return self._read_bytes(self._file_path(artifact_path))
 
+    def open_read(self, artifact_path: str) -> BinaryIO:
+        """The file ``artifact_path`` opened for binary reading (seekable); the caller closes it.
+
+        Reading it holds no more than a block in memory, whatever the file's size. A missing
+        file is ``NotFound``; a directory is ``InvalidArgument``.
+        """
+        return self._open_read(self._file_path(artifact_path))
+
+    def write_stream(self, artifact_path: str, chunks: Iterable[bytes]) -> None:
+        """Write the file ``artifact_path`` from ``chunks``, consumed once, in order.
+
+        Memory stays bounded by one chunk (plus the backend's block). The file appears only
+        once every chunk has been written: if the iterator raises, the error propagates
+        unchanged and nothing is left behind, neither the file nor a temporary copy.
+        """
+        rel = self._file_path(artifact_path)
+        self._write_stream(rel, _checked_chunks(chunks, rel))
+
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         """Delete ``artifact_path`` (the whole root by default), recursively; missing is fine."""
         self._delete(safe_relative_path(artifact_path))
@@ -238,3 +264,83 @@ class ArtifactRepository(abc.ABC):
     @abc.abstractmethod
     def _delete(self, rel: str) -> None:
         """Remove ``rel`` recursively; nothing to do when missing."""
+
+    # -- streaming primitives, with defaults a backend may override ----------------------------
+
+    def _open_read(self, rel: str) -> BinaryIO:
+        """The file ``rel`` open for reading; ``NotFound`` when missing, ``InvalidArgument``
+        for a directory. By default a private temporary copy, removed when it is closed."""
+        staging = tempfile.mkdtemp(prefix="mltrail-read-")
+        try:
+            target = os.path.join(staging, "artifact")
+            self._download(rel, target)
+            if not os.path.isfile(target):
+                raise InvalidArgument(
+                    f"Invalid artifact path {rel!r}: it is a directory, not a file"
+                )
+            return _TemporaryCopy(target, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def _write_stream(self, rel: str, chunks: Iterator[bytes]) -> None:
+        """Store what ``chunks`` yields as the file ``rel``, visible only when complete. By
+        default the chunks are spooled to a private temporary file, then ``_log_file``."""
+        with spooled(chunks) as local_file:
+            self._log_file(local_file, rel)
+
+
+def _checked_chunks(chunks: Iterable[bytes], rel: str) -> Iterator[bytes]:
+    for chunk in chunks:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise InvalidArgument(
+                f"Invalid data for {rel!r}: expected chunks of bytes, got {type(chunk).__name__}"
+            )
+        if chunk:
+            yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+
+
+@contextlib.contextmanager
+def spooled(chunks: Iterable[bytes]) -> Iterator[str]:
+    """``with spooled(chunks) as path``: the chunks written to a private temporary file (mode
+    0o600), removed on leaving the block whatever happens. An error raised by the iterator
+    propagates unchanged; a failure to write the local file becomes ``MltrailError``."""
+    fd, path = tempfile.mkstemp(prefix="mltrail-upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                _local_write(out, chunk)
+            _local_write(out, None)
+        yield path
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _local_write(out: BinaryIO, chunk: bytes | None) -> None:
+    """``out.write(chunk)``, or ``out.flush()`` for None, with OSError translated."""
+    try:
+        if chunk is None:
+            out.flush()
+        else:
+            out.write(chunk)
+    except OSError as exc:
+        raise MltrailError(
+            f"Could not spool an upload to a temporary file: {exc.strerror or exc}"
+        ) from exc
+
+
+class _TemporaryCopy(io.BufferedReader):
+    """A read-only file whose private staging directory is removed when it is closed."""
+
+    def __init__(self, path: str, staging: str) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self._staging = staging
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)

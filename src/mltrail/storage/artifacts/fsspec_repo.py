@@ -5,8 +5,10 @@ One implementation serves ``s3://``, ``gs://``/``gcs://``, ``abfs://``/``abfss:/
 adlfs, paramiko, pyarrow), which is an optional extra. The filesystem is created on first use,
 so constructing a repository costs nothing and needs no credentials.
 
-Guarantees: a single file (``log_artifact``, ``log_bytes``) is one object write, which object
-stores make visible whole or not at all (on sftp/hdfs it is a plain remote write). A tree is
+Guarantees: a single file (``log_artifact``, ``log_bytes``, ``write_stream``) is one object
+write, which object stores make visible whole or not at all (on sftp/hdfs it is a plain remote
+write); ``write_stream`` first spools the chunks to a private local temporary file, so an
+interrupted stream never reaches the store. ``open_read`` reads in blocks of 1 MiB. A tree is
 uploaded file by file: every name is checked before the first upload, but a failure midway
 leaves the files already uploaded in place. Object keys met while downloading a tree go
 through the same path checks as user input, so a crafted key cannot write outside the
@@ -20,11 +22,11 @@ import contextlib
 import os
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 from mltrail.entities.file_info import FileInfo
 from mltrail.errors import InvalidArgument, MltrailError, NotFound
-from mltrail.storage.artifacts.base import ArtifactRepository, LocalTree
+from mltrail.storage.artifacts.base import ArtifactRepository, LocalTree, spooled
 from mltrail.storage.artifacts.paths import safe_relative_path
 
 __all__ = ["FSSPEC_SCHEMES", "FsspecArtifactRepository"]
@@ -48,6 +50,9 @@ _INSTALL_HINT = {
 
 # Stores with real directories, where an empty directory of a logged tree is worth creating.
 _HAS_DIRECTORIES = ("sftp", "hdfs")
+
+# The block a streamed read fetches at a time (s3fs would otherwise read ahead 50 MiB).
+_READ_BLOCK_SIZE = 1024 * 1024
 
 
 def redact_uri(uri: str) -> str:
@@ -180,6 +185,11 @@ class FsspecArtifactRepository(ArtifactRepository):
             fs.pipe_file(remote, data)
             self._forget_listings(remote)
 
+    def _write_stream(self, rel: str, chunks: Iterator[bytes]) -> None:
+        # Spooled outside ``_translated``: an error from the chunk source is not ours to wrap.
+        with spooled(chunks) as local_file:
+            self._log_file(local_file, rel)
+
     def _log_tree(self, tree: LocalTree, rel_dir: str) -> None:
         with self._translated("upload", rel_dir, writing=True):
             fs, _ = self._filesystem()
@@ -253,6 +263,25 @@ class FsspecArtifactRepository(ArtifactRepository):
                         f"Invalid artifact path {rel!r}: it is a directory, not a file"
                     ) from exc
                 raise
+
+    def _open_read(self, rel: str) -> BinaryIO:
+        with self._translated("read", rel):
+            fs, _ = self._filesystem()
+            remote = self._remote(rel)
+            self._forget_listings(remote)
+            try:
+                handle: BinaryIO = fs.open(remote, "rb", block_size=_READ_BLOCK_SIZE)
+            except IsADirectoryError as exc:
+                raise InvalidArgument(
+                    f"Invalid artifact path {rel!r}: it is a directory, not a file"
+                ) from exc
+            # Object stores open a key prefix as an empty "file": tell it from an empty file.
+            if getattr(handle, "size", 0) == 0 and fs.isdir(remote):
+                handle.close()
+                raise InvalidArgument(
+                    f"Invalid artifact path {rel!r}: it is a directory, not a file"
+                )
+            return handle
 
     # -- delete ------------------------------------------------------------------------------
 

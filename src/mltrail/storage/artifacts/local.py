@@ -17,6 +17,9 @@ Guarantees:
   existed, the staged entries are moved into it with ``rename``/``os.replace``, each file
   whole; only a failure of those renames (same filesystem, no data copied) could leave part of
   the tree published.
+* **Streams.** ``write_stream`` writes its chunks straight into the temporary file above, so
+  an interrupted stream leaves nothing; ``open_read`` opens the resolved (checked) path and
+  accepts a regular file only: a FIFO or a device is refused, never blocked on.
 * Staging names start with ``.mltrail-tmp-``; listings and downloads never show them.
 * Files are created with mode ``0o666`` less the umask, directories ``0o777`` less the umask.
   Nothing is fsync'ed: the guarantees hold against errors and killed processes, not against
@@ -29,9 +32,11 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from mltrail.entities.file_info import FileInfo
 from mltrail.errors import InvalidArgument, MltrailError, NotFound
@@ -68,6 +73,14 @@ def local_path_from_uri(artifact_uri: str) -> str:
     if not path:
         raise InvalidArgument(f"Invalid artifact URI {artifact_uri!r}: it names no path")
     return os.path.abspath(path)
+
+
+class _SourceFailed(Exception):
+    """Carries an ``OSError`` raised by a chunk iterator past the write-error translation."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _remove_quietly(path: str) -> None:
@@ -208,6 +221,24 @@ class LocalArtifactRepository(ArtifactRepository):
 
         self._write_file(rel, fill)
 
+    def _write_stream(self, rel: str, chunks: Iterator[bytes]) -> None:
+        def fill(fd: int, temp_path: str) -> None:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    try:
+                        chunk = next(chunks)
+                    except StopIteration:
+                        return
+                    except OSError as exc:
+                        # The source's failure, not ours: kept apart from write errors.
+                        raise _SourceFailed(exc) from exc
+                    out.write(chunk)
+
+        try:
+            self._write_file(rel, fill)
+        except _SourceFailed as failed:
+            raise failed.error from None
+
     def _log_tree(self, tree: LocalTree, rel_dir: str) -> None:
         dest = self._confined(rel_dir)
         if os.path.lexists(dest) and not os.path.isdir(dest):
@@ -325,6 +356,38 @@ class LocalArtifactRepository(ArtifactRepository):
             ) from exc
         except OSError as exc:
             raise self._fail("read", rel, exc) from exc
+
+    def _open_read(self, rel: str) -> BinaryIO:
+        # Open the resolved path (checked to be inside the root), without blocking on a FIFO,
+        # and accept only a regular file.
+        real = os.path.realpath(self._confined(rel))
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(real, flags)
+        except FileNotFoundError as exc:
+            raise NotFound(f"No artifact at {rel!r} in {self._artifact_uri}") from exc
+        except IsADirectoryError as exc:  # Windows cannot open a directory
+            raise InvalidArgument(
+                f"Invalid artifact path {rel!r}: it is a directory, not a file"
+            ) from exc
+        except OSError as exc:
+            raise self._fail("read", rel, exc) from exc
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise InvalidArgument(
+                    f"Invalid artifact path {rel!r}: it is a directory, not a file"
+                )
+            if not stat.S_ISREG(mode):
+                raise InvalidArgument(
+                    f"Invalid artifact path {rel!r}: it is not a regular file"
+                )
+            return os.fdopen(fd, "rb")
+        except BaseException as exc:
+            os.close(fd)
+            if isinstance(exc, OSError):
+                raise self._fail("read", rel, exc) from exc
+            raise
 
     # -- delete ------------------------------------------------------------------------------
 
