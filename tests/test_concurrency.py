@@ -93,7 +93,7 @@ def test_eight_processes_log_to_one_sqlite_file(tracking_uri: str) -> None:
     assert count_rows(tracking_uri, "SELECT count(*) FROM metrics") == WORKERS * POINTS
     for run_id in run_ids:
         steps = count_rows(
-            tracking_uri, "SELECT count(DISTINCT step) FROM metrics WHERE run_uuid = ?", run_id
+            tracking_uri, "SELECT count(DISTINCT metrics.step) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id
         )
         assert steps == POINTS
     finished = count_rows(tracking_uri, "SELECT count(*) FROM runs WHERE status = 'FINISHED'")

@@ -69,9 +69,9 @@ def validate_key(key: Any, field: str = "key") -> str:
     return key
 
 
-def is_known_key(key: Any) -> bool:
-    """Whether ``key`` passed ``validate_key`` before (a fast path for hot loops)."""
-    return type(key) is str and key in _valid_keys
+def known_keys() -> set[str]:
+    """The keys that passed ``validate_key`` before: the live set, read by hot loops."""
+    return _valid_keys
 
 
 def _check_length(value: str, limit: int, field: str, truncate: bool) -> str:

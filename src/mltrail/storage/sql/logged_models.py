@@ -419,28 +419,8 @@ def log_model_metrics(
             for metric, row in model_points
         ],
     )
-    held = _held_points(conn, run_id, [r for _, r in model_points])
-    kept: list[MetricRow] = []
-    for metric, row in zip(metrics, rows):
-        point = row[1:]
-        if metric.model_id:
-            if point in held:
-                continue
-            held.add(point)
-        kept.append(row)
-    return kept
-
-
-def _held_points(
-    conn: Connection, run_id: str, rows: Sequence[MetricRow]
-) -> set[tuple[str, float, bool, int, int]]:
-    table = schema.metrics
-    keys = sorted({r[1] for r in rows})
-    steps = sorted({r[5] for r in rows})
-    query = sa.select(
-        table.c.key, table.c.value, table.c.is_nan, table.c.timestamp, table.c.step
-    ).where(table.c.run_uuid == run_id, table.c.key.in_(keys), table.c.step.in_(steps))
-    return {(k, float(v), bool(n), t, s) for k, v, n, t, s in conn.execute(query)}
+    # The run keeps every point too; the metrics table's key stores a repeated point once.
+    return rows
 
 
 # Search

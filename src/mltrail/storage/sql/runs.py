@@ -111,7 +111,7 @@ def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     inputs: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
     model_inputs: dict[str, list[LoggedModelInput]] = {}
     model_outputs: dict[str, list[LoggedModelOutput]] = {}
-    lm = schema.latest_metrics
+    lm = schema.metric_series
     for chunk in _chunks(run_ids):
         for row in conn.execute(sa.select(_R).where(_R.c.run_uuid.in_(chunk))):
             rows[row.run_uuid] = row
@@ -281,11 +281,18 @@ def deleted_ids(conn: Connection, older_than_ms: int | None) -> list[str]:
 
 def purge(conn: Connection, run_id: str) -> None:
     model_links.purge_run(conn, run_id)
+    series = schema.metric_series
+    conn.execute(
+        schema.metrics.delete().where(
+            schema.metrics.c.series_id.in_(
+                sa.select(series.c.series_id).where(series.c.run_uuid == run_id)
+            )
+        )
+    )
     for table in (
         schema.input_tags,
         schema.run_inputs,
-        schema.metrics,
-        schema.latest_metrics,
+        schema.metric_series,
         schema.params,
         schema.tags,
         schema.runs,

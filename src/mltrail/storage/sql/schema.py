@@ -71,28 +71,38 @@ tags = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-metrics = sa.Table(
-    "metrics",
+# One row per (run, metric key): the series' id and its latest point, which search reads.
+metric_series = sa.Table(
+    "metric_series",
     metadata,
+    sa.Column("series_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid"), nullable=False),
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("value", sa.Float(53), nullable=False),
     sa.Column("is_nan", sa.Boolean, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Index("ix_metrics_run_key_step", "run_uuid", "key", "step"),
+    sa.UniqueConstraint("run_uuid", "key", name="uq_metric_series_run_key"),
+    sa.Index("ix_metric_series_key_value", "key", "value"),
 )
 
-latest_metrics = sa.Table(
-    "latest_metrics",
+# Every point, clustered by series then step (SQLite stores it as one B-tree, WITHOUT
+# ROWID). The key covers the whole point, so logging the very same point twice keeps one.
+metrics = sa.Table(
+    "metrics",
     metadata,
-    sa.Column("run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid"), primary_key=True),
-    sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.Float(53), nullable=False),
-    sa.Column("is_nan", sa.Boolean, nullable=False),
-    sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    sa.Column(
+        "series_id",
+        sa.Integer,
+        sa.ForeignKey("metric_series.series_id"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("timestamp", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.Float(53), primary_key=True),
+    sa.Column("is_nan", sa.Boolean, primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 datasets = sa.Table(

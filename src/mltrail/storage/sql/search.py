@@ -35,7 +35,7 @@ DATASET_CONTEXT_TAG = "mlflow.data.context"
 
 
 def _metric_condition(clause: Comparison) -> sa.ColumnElement[bool]:
-    lm = schema.latest_metrics
+    lm = schema.metric_series
     # NaN never satisfies a comparison, as in MLflow.
     return (
         sa.select(lm.c.key)
@@ -96,7 +96,7 @@ def _ordering(
             missing: sa.ColumnElement[Any] = column.is_(None)
         else:
             table = {
-                "metric": schema.latest_metrics,
+                "metric": schema.metric_series,
                 "param": schema.params,
                 "tag": schema.tags,
             }[order.kind]

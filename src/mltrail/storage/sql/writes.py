@@ -21,7 +21,7 @@ from mltrail.entities.validation import (
     MAX_INPUT_TAG_KEY_LENGTH,
     MAX_INPUT_TAG_VALUE_LENGTH,
     MAX_INT64,
-    is_known_key,
+    known_keys,
     validate_batch_sizes,
     validate_key,
     validate_metric,
@@ -54,9 +54,7 @@ def log_batch(
         # Points logged for a model are kept for it too (a rare path, off the hot one).
         rows = logged_models.log_model_metrics(conn, run_id, metrics, rows)
     if rows:
-        # The hot path: one executemany straight to the driver, with no per-row compiling.
-        conn.exec_driver_sql(_statement(_METRIC_INSERT, conn.dialect.paramstyle), rows)
-        _update_latest(conn, rows)
+        _insert_points(conn, run_id, rows)
 
 
 def _check_params(params: Sequence[Param], truncate: bool) -> dict[str, str]:
@@ -71,22 +69,19 @@ def _check_params(params: Sequence[Param], truncate: bool) -> dict[str, str]:
     return checked
 
 
-_METRIC_COLUMNS = ("run_uuid", "key", "value", "is_nan", "timestamp", "step")
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{}"}
 
 
-_METRIC_INSERT = f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES ({{marks}})"
-
-
-def _statement(template: str, paramstyle: str) -> str:
-    """``template`` with six placeholders in the driver's parameter style."""
+def _statement(template: str, paramstyle: str, count: int) -> str:
+    """``template`` with ``count`` placeholders in the driver's parameter style."""
     marker = _PLACEHOLDERS.get(paramstyle)
     if marker is None:
         raise InvalidArgument(f"Unsupported database driver parameter style {paramstyle!r}")
-    return template.format(marks=", ".join(marker.format(i + 1) for i in range(6)))
+    return template.format(marks=", ".join(marker.format(i + 1) for i in range(count)))
 
 
 MetricRow = tuple[str, str, float, bool, int, int]
+_KNOWN_KEYS = known_keys()
 
 
 def _metric_row(run_id: str, metric: Metric) -> MetricRow:
@@ -97,7 +92,8 @@ def _metric_row(run_id: str, metric: Metric) -> MetricRow:
         and type(step) is int
         and 0 <= timestamp <= MAX_INT64
         and -MAX_INT64 <= step <= MAX_INT64
-        and is_known_key(key)
+        and type(key) is str
+        and key in _KNOWN_KEYS
     ):
         # The common case, already checked by our client: skip the general validation.
         nan = value != value
@@ -130,35 +126,56 @@ def _insert_params(conn: Connection, run_id: str, values: dict[str, str]) -> Non
         conn.execute(table.insert(), new)
 
 
-def _order_key(row: MetricRow) -> tuple[int, int, float]:
-    # The latest point: highest step, then newest timestamp, then largest value (NaN lowest).
-    _, _, value, nan, timestamp, step = row
-    return (step, timestamp, -math.inf if nan else value)
-
-
-_LATEST_UPSERT = """
-INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step)
-VALUES ({marks})
-ON CONFLICT (run_uuid, key) DO UPDATE SET
-    value = excluded.value, is_nan = excluded.is_nan,
-    timestamp = excluded.timestamp, step = excluded.step
-WHERE excluded.step > latest_metrics.step
-   OR (excluded.step = latest_metrics.step
-       AND (excluded.timestamp > latest_metrics.timestamp
-            OR (excluded.timestamp = latest_metrics.timestamp
-                AND excluded.value >= latest_metrics.value)))
+# SQLite and PostgreSQL share these statements, ON CONFLICT included.
+_NEW_SERIES = (
+    "INSERT INTO metric_series (run_uuid, key, value, is_nan, timestamp, step) "
+    "VALUES ({marks}) ON CONFLICT (run_uuid, key) DO NOTHING"
+)
+_POINTS = (
+    "INSERT INTO metrics (series_id, step, timestamp, value, is_nan) "
+    "VALUES ({marks}) ON CONFLICT DO NOTHING"
+)
+_NEWER_LATEST = """
+UPDATE metric_series SET value = {v}, is_nan = {n}, timestamp = {t}, step = {s}
+WHERE series_id = {i}
+  AND ({s2} > step OR ({s3} = step AND ({t2} > timestamp OR ({t3} = timestamp AND {v2} >= value))))
 """
 
 
-def _update_latest(conn: Connection, rows: list[MetricRow]) -> None:
-    """Keep each key's latest point, in the batch's transaction (SQLite and PostgreSQL
-    share this upsert syntax)."""
-    latest: dict[str, MetricRow] = {}
+def _insert_points(conn: Connection, run_id: str, rows: list[MetricRow]) -> None:
+    """The hot path: a few statements per batch whatever its size, each an executemany
+    straight to the driver. The latest point per key is kept in the same transaction."""
+    ranked: dict[str, tuple[tuple[int, int, float], MetricRow]] = {}
+    minus_inf = -math.inf
     for row in rows:
-        current = latest.get(row[1])
-        if current is None or _order_key(row) >= _order_key(current):
-            latest[row[1]] = row
-    conn.exec_driver_sql(_statement(_LATEST_UPSERT, conn.dialect.paramstyle), list(latest.values()))
+        # The latest point: highest step, then newest timestamp, then largest value.
+        order = (row[5], row[4], minus_inf if row[3] else row[2])
+        current = ranked.get(row[1])
+        if current is None or order >= current[0]:
+            ranked[row[1]] = (order, row)
+    latest = {key: row for key, (_, row) in ranked.items()}
+    style = conn.dialect.paramstyle
+    conn.exec_driver_sql(_statement(_NEW_SERIES, style, 6), list(latest.values()))
+    series = schema.metric_series
+    ids: dict[str, int] = dict(
+        conn.execute(
+            sa.select(series.c.key, series.c.series_id).where(
+                series.c.run_uuid == run_id, series.c.key.in_(list(latest))
+            )
+        ).all()
+    )
+    points = [(ids[r[1]], r[5], r[4], r[2], r[3]) for r in rows]
+    conn.exec_driver_sql(_statement(_POINTS, style, 5), points)
+    marker = _PLACEHOLDERS[style]
+    names = ("v", "n", "t", "s", "i", "s2", "s3", "t2", "t3", "v2")
+    update = _NEWER_LATEST.format(**{k: marker.format(i + 1) for i, k in enumerate(names)})
+    conn.exec_driver_sql(
+        update,
+        [
+            (value, nan, ts, step, ids[key], step, step, ts, ts, value)
+            for _, key, value, nan, ts, step in latest.values()
+        ],
+    )
 
 
 def metric_history(
@@ -170,11 +187,16 @@ def metric_history(
 ) -> PagedList[Metric]:
     runs.get(conn, run_id)
     key = validate_key(key, "metric key")
-    table = schema.metrics
+    table, series = schema.metrics, schema.metric_series
     offset = decode_page_token(page_token)
+    series_id = (
+        sa.select(series.c.series_id)
+        .where(series.c.run_uuid == run_id, series.c.key == key)
+        .scalar_subquery()
+    )
     query = (
         sa.select(table.c.value, table.c.is_nan, table.c.timestamp, table.c.step)
-        .where(table.c.run_uuid == run_id, table.c.key == key)
+        .where(table.c.series_id == series_id)
         .order_by(table.c.step, table.c.timestamp, table.c.value)
     )
     if max_results is not None:

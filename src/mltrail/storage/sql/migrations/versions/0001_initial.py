@@ -65,25 +65,32 @@ def upgrade() -> None:
             sa.Column("value", sa.Text, nullable=False),
         )
     op.create_table(
-        "metrics",
+        "metric_series",
+        sa.Column("series_id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid"), nullable=False),
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("value", sa.Float(53), nullable=False),
         sa.Column("is_nan", sa.Boolean, nullable=False),
         sa.Column("timestamp", sa.BigInteger, nullable=False),
         sa.Column("step", sa.BigInteger, nullable=False),
+        sa.UniqueConstraint("run_uuid", "key", name="uq_metric_series_run_key"),
     )
-    op.create_index("ix_metrics_run_key_step", "metrics", ["run_uuid", "key", "step"])
+    op.create_index("ix_metric_series_key_value", "metric_series", ["key", "value"])
     op.create_table(
-        "latest_metrics",
-        sa.Column("run_uuid", sa.String(32), sa.ForeignKey("runs.run_uuid"), primary_key=True),
-        sa.Column("key", sa.String(250), primary_key=True),
-        sa.Column("value", sa.Float(53), nullable=False),
-        sa.Column("is_nan", sa.Boolean, nullable=False),
-        sa.Column("timestamp", sa.BigInteger, nullable=False),
-        sa.Column("step", sa.BigInteger, nullable=False),
+        "metrics",
+        sa.Column(
+            "series_id",
+            sa.Integer,
+            sa.ForeignKey("metric_series.series_id"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("timestamp", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("value", sa.Float(53), primary_key=True),
+        sa.Column("is_nan", sa.Boolean, primary_key=True),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(
         "datasets",
         sa.Column("dataset_id", sa.String(32), primary_key=True),
@@ -125,8 +132,8 @@ def downgrade() -> None:
         "input_tags",
         "run_inputs",
         "datasets",
-        "latest_metrics",
         "metrics",
+        "metric_series",
         "tags",
         "params",
         "runs",
