@@ -113,23 +113,25 @@ def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     model_outputs: dict[str, list[LoggedModelOutput]] = {}
     lm = schema.metric_series
     for chunk in _chunks(run_ids):
-        for row in conn.execute(sa.select(_R).where(_R.c.run_uuid.in_(chunk))):
+        # .all() fetches in one driver call; iterating a result fetches row by row.
+        for row in conn.execute(sa.select(_R).where(_R.c.run_uuid.in_(chunk))).all():
             rows[row.run_uuid] = row
-        for row in conn.execute(
+        nan = math.nan
+        for run_id, key, value, is_nan, timestamp, step in conn.execute(
             sa.select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.is_nan, lm.c.timestamp, lm.c.step)
             .where(lm.c.run_uuid.in_(chunk))
-            .order_by(lm.c.key)
-        ):
-            metrics[row[0]].append(
-                Metric(row[1], metric_value(row[2], row[3]), row[4], row[5], run_id=row[0])
+            .order_by(lm.c.run_uuid, lm.c.key)  # the unique index's order: no sort
+        ).all():
+            metrics[run_id].append(
+                Metric(key, nan if is_nan else value, timestamp, step, run_id=run_id)
             )
         for table, target in ((schema.params, params), (schema.tags, tags)):
-            for row in conn.execute(
+            for run_id, key, value in conn.execute(
                 sa.select(table.c.run_uuid, table.c.key, table.c.value)
                 .where(table.c.run_uuid.in_(chunk))
-                .order_by(table.c.key)
-            ):
-                target[row[0]][row[1]] = row[2]
+                .order_by(table.c.run_uuid, table.c.key)  # the primary key's order: no sort
+            ).all():
+                target[run_id][key] = value
         _load_inputs(conn, chunk, inputs)
         model_links.load_into(conn, chunk, model_inputs, model_outputs)
     runs = []
