@@ -124,15 +124,8 @@ class GetRun(Message):
     run_id: OptionalRunId
 
 
-class LogMetric(Message):
+class LogMetric(MetricIn):
     run_id: RunId
-    key: str
-    value: MetricValue
-    timestamp: int
-    step: int = 0
-    model_id: str | None = None
-    dataset_name: str | None = None
-    dataset_digest: str | None = None
 
 
 class LogParam(Message):

@@ -50,6 +50,7 @@ from mltrail.entities.validation import (
 )
 from mltrail.errors import InvalidArgument, NotFound
 from mltrail.storage.sql import experiments, runs, schema
+from mltrail.storage.sql import params as immutable_params
 from mltrail.storage.sql.predicates import string_predicate
 
 MAX_MODEL_TAG_VALUE_LENGTH = 100_000
@@ -302,23 +303,7 @@ def log_params(
     _require(conn, model_id)
     if not checked:
         return
-    existing = dict(
-        conn.execute(
-            sa.select(_PARAMS.c.key, _PARAMS.c.value).where(
-                _PARAMS.c.model_id == model_id, _PARAMS.c.key.in_(list(checked))
-            )
-        ).all()
-    )
-    for key, old in existing.items():
-        if old != checked[key]:
-            raise InvalidArgument(
-                f"Changing param values is not allowed. Param with key='{key}' was already "
-                f"logged with value='{old}' for logged model ID='{model_id}'. "
-                f"Attempted logging new value '{checked[key]}'."
-            )
-    new = [{"model_id": model_id, "key": k, "value": v} for k, v in checked.items() if k not in existing]
-    if new:
-        conn.execute(_PARAMS.insert(), new)
+    immutable_params.insert_once(conn, _PARAMS, "model_id", model_id, "logged model", checked)
 
 
 def _require_models(conn: Connection, model_ids: Iterable[str]) -> None:

@@ -30,6 +30,7 @@ from mltrail.entities.validation import (
 )
 from mltrail.errors import InvalidArgument
 from mltrail.storage.sql import logged_models, runs, schema
+from mltrail.storage.sql import params as immutable_params
 
 
 def log_batch(
@@ -106,24 +107,7 @@ def _metric_row(run_id: str, metric: Metric) -> MetricRow:
 
 
 def _insert_params(conn: Connection, run_id: str, values: dict[str, str]) -> None:
-    table = schema.params
-    existing = dict(
-        conn.execute(
-            sa.select(table.c.key, table.c.value).where(
-                table.c.run_uuid == run_id, table.c.key.in_(list(values))
-            )
-        ).all()
-    )
-    for key, old in existing.items():
-        if old != values[key]:
-            raise InvalidArgument(
-                f"Changing param values is not allowed. Param with key='{key}' was already "
-                f"logged with value='{old}' for run ID='{run_id}'. "
-                f"Attempted logging new value '{values[key]}'."
-            )
-    new = [{"run_uuid": run_id, "key": k, "value": v} for k, v in values.items() if k not in existing]
-    if new:
-        conn.execute(table.insert(), new)
+    immutable_params.insert_once(conn, schema.params, "run_uuid", run_id, "run", values)
 
 
 # SQLite and PostgreSQL share these statements, ON CONFLICT included.
