@@ -10,7 +10,7 @@ from typing import Any
 from mltrail.entities import _wire
 
 
-def _json_float(value: float) -> float | str:
+def json_float(value: float) -> float | str:
     """MLflow's JSON spells NaN and the infinities as strings."""
     if math.isnan(value):
         return "NaN"
@@ -33,7 +33,7 @@ class Metric:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "key": self.key,
-            "value": _json_float(self.value),
+            "value": json_float(self.value),
             "timestamp": self.timestamp,
             "step": self.step,
         }

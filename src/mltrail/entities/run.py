@@ -10,7 +10,7 @@ from mltrail.entities import _wire
 from mltrail.entities.dataset import DatasetInput
 from mltrail.entities.lifecycle import LifecycleStage, RunStatus
 from mltrail.entities.logged_model import LoggedModelInput, LoggedModelOutput
-from mltrail.entities.metric import Metric, Param, RunTag, _json_float
+from mltrail.entities.metric import Metric, Param, RunTag, json_float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +84,7 @@ class RunData:
             out["metrics"] = [m.to_dict() for m in self.metric_objs]
         elif self.metrics:
             out["metrics"] = [
-                {"key": k, "value": _json_float(v)} for k, v in self.metrics.items()
+                {"key": k, "value": json_float(v)} for k, v in self.metrics.items()
             ]
         if self.params:
             out["params"] = [Param(k, v).to_dict() for k, v in self.params.items()]

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from mltrail.errors import InvalidArgument, MltrailError
@@ -46,27 +47,28 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def normalise_json(body: bytes) -> bytes:
-    """``{}`` for an empty body; a JSON string holding JSON decoded once more."""
+def normalise_json(body: bytes) -> tuple[bytes, Any]:
+    """The body to validate and its parsed value: ``{}`` for an empty body; a JSON string
+    holding JSON decoded once more."""
     if not body.strip():
-        return b"{}"
+        return b"{}", {}
     try:
         data = orjson.loads(body)
+        if isinstance(data, str):
+            data = orjson.loads(data)
+            body = orjson.dumps(data)
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(f"The request body is not valid JSON: {exc}") from None
-    if isinstance(data, str):
-        try:
-            data = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidArgument(f"The request body is not valid JSON: {exc}") from None
-        return orjson.dumps(data)
-    return body
+    return body, data
 
 
-class _PreparedRequest(Request):
-    def __init__(self, request: Request, body: bytes) -> None:
+class PreparedRequest(Request):
+    """A request whose JSON body was read, checked and parsed once, by ``MlflowRoute``."""
+
+    def __init__(self, request: Request, body: bytes, parsed: Any) -> None:
         super().__init__(request.scope, request.receive)
         self._prepared = body
+        self.parsed = parsed
 
     async def body(self) -> bytes:
         return self._prepared
@@ -82,7 +84,28 @@ class MlflowRoute(APIRoute):
                 body = await read_body(request, limit)
                 if body.strip() or request.method != "DELETE":
                     check_content_type(request)
-                request = _PreparedRequest(request, normalise_json(body))
+                request = PreparedRequest(request, *normalise_json(body))
             return await handler(request)
 
         return route
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.rsplit("/", 1)[1]], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` describing a JSON body by ``model``, for handlers that read the
+    body themselves."""
+    schema = model.model_json_schema()
+    inlined = _inline(schema, schema.get("$defs", {}))
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": inlined}}}
+    }

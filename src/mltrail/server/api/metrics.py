@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Query
 
 from mltrail.entities import Metric
 from mltrail.entities.downsample import downsample
+from mltrail.entities.metric import json_float
 from mltrail.entities.validation import validate_int
 from mltrail.errors import InvalidArgument
 from mltrail.server.deps import Store
@@ -15,6 +17,7 @@ from mltrail.server.responses import FastJSONResponse
 from mltrail.server.routing import MlflowRoute
 
 router = APIRouter(prefix="/metrics", route_class=MlflowRoute, tags=["metrics"])
+_finite = math.isfinite
 
 MAX_RUNS_PER_BULK_REQUEST = 100
 MAX_POINTS_PER_RUN = 2500
@@ -37,9 +40,19 @@ def get_metric_history(
             f"Invalid value {max_results} for parameter 'max_results': must be positive"
         )
     page = store.get_metric_history(target, metric_key, max_results, page_token or None)
-    out: dict[str, Any] = {"metrics": [m.to_dict() for m in page]}
-    for item in out["metrics"]:
-        item.pop("run_id", None)
+    # Histories run to millions of points: build the plain dicts directly.
+    finite = _finite
+    out: dict[str, Any] = {
+        "metrics": [
+            {
+                "key": m.key,
+                "value": m.value if finite(m.value) else json_float(m.value),
+                "timestamp": m.timestamp,
+                "step": m.step,
+            }
+            for m in page
+        ]
+    }
     if page.token:
         out["next_page_token"] = page.token
     return FastJSONResponse(out)

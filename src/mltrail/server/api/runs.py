@@ -6,7 +6,10 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
 
 from mltrail.entities import (
     Dataset,
@@ -21,9 +24,10 @@ from mltrail.entities import (
 )
 from mltrail.entities.validation import validate_int
 from mltrail.errors import InvalidArgument
+from mltrail.server.batch_parsing import parse_log_batch
 from mltrail.server.deps import Store
 from mltrail.server.responses import FastJSONResponse, empty
-from mltrail.server.routing import MlflowRoute
+from mltrail.server.routing import MlflowRoute, PreparedRequest, request_body
 from mltrail.server.schemas import (
     CreateRun,
     DeleteTag,
@@ -142,17 +146,19 @@ def delete_tag(body: DeleteTag, store: Store) -> FastJSONResponse:
     return empty()
 
 
-@router.post("/log-batch")
-def log_batch(body: LogBatch, store: Store) -> FastJSONResponse:
-    for index, param in enumerate(body.params):
-        if param.value is None:
-            raise InvalidArgument(f"Missing value for required parameter 'params[{index}].value'")
-    store.log_batch(
-        body.run_id,
-        metrics=[_metric(m) for m in body.metrics],
-        params=[Param(p.key, p.value or "") for p in body.params],
-        tags=[RunTag(t.key, t.value or "") for t in body.tags],
-    )
+async def _json_body(request: Request) -> Any:
+    # MlflowRoute has checked the Content-Type and size, and parsed the body once.
+    if isinstance(request, PreparedRequest):
+        return request.parsed
+    return orjson.loads(await request.body())
+
+
+@router.post("/log-batch", openapi_extra=request_body(LogBatch))
+def log_batch(data: Annotated[Any, Depends(_json_body)], store: Store) -> FastJSONResponse:
+    if not isinstance(data, dict):
+        raise InvalidArgument("The request body must be a JSON object")
+    run_id, metrics, params, tags = parse_log_batch(data)
+    store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
     return empty()
 
 

@@ -1,0 +1,125 @@
+"""``runs/log-batch`` read straight off the JSON: the one request whose size grows with
+training, so it skips building a pydantic model per point. Same rules and messages as the
+models in ``schemas.py``, which still describe the endpoint in the OpenAPI spec."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mltrail.entities import Metric, Param, RunTag
+from mltrail.errors import InvalidArgument
+
+_SPECIAL = {
+    "nan": math.nan,
+    "infinity": math.inf,
+    "-infinity": -math.inf,
+    "inf": math.inf,
+    "-inf": -math.inf,
+}
+_METRIC_ALIASES = {
+    "modelId": "model_id",
+    "datasetName": "dataset_name",
+    "datasetDigest": "dataset_digest",
+}
+
+
+def _missing(field: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"Missing value for required parameter '{field}'. "
+        "See the API docs for more information about request parameters."
+    )
+
+
+def _invalid(field: str, value: Any, rule: str) -> InvalidArgument:
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return InvalidArgument(f"Invalid value {shown[:200]} for parameter '{field}' supplied: {rule}")
+
+
+def _int(value: Any, field: str) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _invalid(field, value, "must be an integer")
+
+
+def _float(value: Any, field: str) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    if isinstance(value, str):
+        special = _SPECIAL.get(value.strip().lower())
+        if special is not None:
+            return special
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _invalid(field, value, "must be a number")
+
+
+def _list(data: dict[str, Any], name: str) -> list[Any]:
+    items = data.get(name)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise _invalid(name, items, "must be a list")
+    return items
+
+
+def _metric(item: Any, index: int) -> Metric:
+    field = f"metrics[{index}]"
+    if not isinstance(item, dict):
+        raise _invalid(field, item, "must be an object")
+    try:
+        key, value, timestamp = item["key"], item["value"], item["timestamp"]
+    except KeyError as exc:
+        raise _missing(f"{field}.{exc.args[0]}") from None
+    if not isinstance(key, str):
+        raise _invalid(f"{field}.key", key, "must be a string")
+    step = item.get("step", 0)
+    extra: dict[str, str | None] = {}
+    for name, text in item.items():
+        name = _METRIC_ALIASES.get(name, name)
+        if name not in ("model_id", "dataset_name", "dataset_digest"):
+            continue
+        if text is not None and not isinstance(text, str):
+            raise _invalid(f"{field}.{name}", text, "must be a string")
+        extra[name] = text
+    return Metric(
+        key,
+        _float(value, f"{field}.value"),
+        _int(timestamp, f"{field}.timestamp"),
+        0 if step is None else _int(step, f"{field}.step"),
+        **extra,
+    )
+
+
+def _pair(item: Any, field: str, cls: type[Param] | type[RunTag], value_required: bool) -> Any:
+    if not isinstance(item, dict):
+        raise _invalid(field, item, "must be an object")
+    key = item.get("key")
+    if key is None:
+        raise _missing(f"{field}.key")
+    value = item.get("value")
+    if value is None and value_required:
+        raise _missing(f"{field}.value")
+    if not isinstance(key, str) or (value is not None and not isinstance(value, str)):
+        raise _invalid(field, item, "key and value must be strings")
+    return cls(key, value or "")
+
+
+def parse_log_batch(data: dict[str, Any]) -> tuple[str, list[Metric], list[Param], list[RunTag]]:
+    run_id = data.get("run_id", data.get("runId", data.get("run_uuid", data.get("runUuid"))))
+    if run_id is None:
+        raise _missing("run_id")
+    if not isinstance(run_id, str):
+        raise _invalid("run_id", run_id, "must be a string")
+    metrics = [_metric(item, i) for i, item in enumerate(_list(data, "metrics"))]
+    params = [_pair(p, f"params[{i}]", Param, True) for i, p in enumerate(_list(data, "params"))]
+    tags = [_pair(t, f"tags[{i}]", RunTag, False) for i, t in enumerate(_list(data, "tags"))]
+    return run_id, metrics, params, tags
