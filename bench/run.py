@@ -1,13 +1,17 @@
 """Run mltrail's benchmark workloads side by side with MLflow and print the ratios.
 
-    python bench/run.py [--quick] [--only NAME[,NAME...]] [--lib both|mltrail|mlflow]
-                        [--json OUT.json] [--write-docs]
+    python bench/run.py [--suite embedded|server|all] [--quick] [--only NAME[,NAME...]]
+                        [--lib both|mltrail|mlflow] [--json OUT.json] [--write-docs]
 
 MLflow lives only in its own venv, ``bench/.venv-mlflow``, which this script creates with uv
 on first use. mltrail runs with the interpreter running this script, importing ``src/`` of
-this checkout. Every (workload, library) pair runs as a fresh process of
-``bench/workloads.py`` in a fresh temporary directory, against a fresh SQLite store there.
-See bench/README.md for what each workload measures.
+this checkout.
+
+Two suites. The embedded suite calls each library in-process: every (workload, library) pair
+runs as a fresh process of ``bench/workloads.py`` in a fresh temporary directory, against a
+fresh SQLite store there. The server suite (``bench/servers.py``, run in this process) starts
+``mlflow server`` and ``mltrail server`` as subprocesses on fresh stores and drives them
+over HTTP. See bench/README.md for what each workload measures.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import servers
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -54,7 +60,10 @@ class Scale:
         return int(getattr(self, lib))
 
 
-WORKLOAD_NAMES = ("training_loop", "log_batch", "search_runs", "import_time")
+EMBEDDED_NAMES = ("training_loop", "log_batch", "search_runs", "import_time")
+SERVER_NAMES = servers.NAMES
+WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES)
+SUITES = {"embedded": EMBEDDED_NAMES, "server": SERVER_NAMES, "all": WORKLOAD_NAMES}
 
 # MLflow is measured on a smaller training_loop and log_batch because it is synchronous and
 # slow at both (the figures compared are per point, so the sizes need not match).
@@ -63,12 +72,28 @@ FULL: dict[str, Scale] = {
     "log_batch": Scale(mltrail=1_000_000, mlflow=50_000),  # points
     "search_runs": Scale(mltrail=10_000, mlflow=10_000),  # runs
     "import_time": Scale(mltrail=7, mlflow=7),  # timed starts
+    # The server suite (bench/servers.py). MLflow's server answers log-batch at a few
+    # thousand points/s, so it logs fewer points; the figures compared are rates.
+    "server_log_batch": Scale(mltrail=1_000_000, mlflow=50_000),  # points
+    "server_log_metric_latency": Scale(mltrail=500, mlflow=500),  # calls
+    "server_search": Scale(mltrail=1_000, mlflow=1_000),  # runs
+    "server_history": Scale(mltrail=200_000, mlflow=200_000),  # points of one metric
+    "server_concurrent": Scale(mltrail=10, mlflow=10),  # seconds of 8 threads logging
+    "server_artifacts": Scale(mltrail=100, mlflow=100),  # MiB
+    "server_start_and_idle": Scale(mltrail=3, mlflow=1),  # starts of each configuration
 }
 QUICK: dict[str, Scale] = {
     "training_loop": Scale(mltrail=1_000, mlflow=20),
     "log_batch": Scale(mltrail=50_000, mlflow=10_000),
     "search_runs": Scale(mltrail=1_000, mlflow=1_000),
     "import_time": Scale(mltrail=3, mlflow=3),
+    "server_log_batch": Scale(mltrail=100_000, mlflow=10_000),
+    "server_log_metric_latency": Scale(mltrail=200, mlflow=50),
+    "server_search": Scale(mltrail=100, mlflow=100),
+    "server_history": Scale(mltrail=10_000, mlflow=10_000),
+    "server_concurrent": Scale(mltrail=3, mlflow=3),
+    "server_artifacts": Scale(mltrail=10, mlflow=10),
+    "server_start_and_idle": Scale(mltrail=1, mlflow=1),
 }
 
 
@@ -77,9 +102,11 @@ class Goal:
     """One row of the table: a figure of a workload, and what mltrail's must be.
 
     `min_ratio` is how many times better than MLflow mltrail must be (cheaper if
-    `lower_is_better`, else higher); `limit` is a bound on mltrail's own figure. A
-    `full_scale_only` limit is judged only on a full run. With `extrapolate`, MLflow's
-    figure is scaled linearly from its --scale to mltrail's (MLflow is measured smaller).
+    `lower_is_better`, else higher); `limit` is a bound on mltrail's own figure (strict:
+    `limit=1` with `lower_is_better` means 0 for a count). A `full_scale_only` limit is
+    judged only on a full run. With `extrapolate`, MLflow's figure is scaled linearly from
+    its --scale to mltrail's (MLflow is measured smaller). A goal with neither bound is a
+    figure shown for reference.
     """
 
     workload: str
@@ -91,8 +118,11 @@ class Goal:
     limit: float | None = None
     full_scale_only: bool = False
     extrapolate: bool = False
+    text: str | None = None  # the goal column, when the default wording does not fit
 
     def describe(self) -> str:
+        if self.text is not None:
+            return self.text
         parts = []
         if self.limit is not None:
             parts.append(f"{'<' if self.lower_is_better else '>'} {self.limit:g} {self.unit}")
@@ -113,6 +143,39 @@ GOALS: tuple[Goal, ...] = (
          lower_is_better=True, min_ratio=10),
     Goal("import_time", "import_ms", "import time", "ms",
          lower_is_better=True, min_ratio=4, limit=150),
+    # The server suite: both servers with 2 workers, driven over HTTP (bench/servers.py).
+    Goal("server_log_batch", "points_per_s", "runs/log-batch throughput", "points/s",
+         lower_is_better=False, min_ratio=50),
+    Goal("server_log_metric_latency", "p50_ms", "runs/log-metric latency, p50", "ms",
+         lower_is_better=True, min_ratio=20),
+    Goal("server_log_metric_latency", "p99_ms", "runs/log-metric latency, p99", "ms",
+         lower_is_better=True),
+    Goal("server_search", "filtered_ms", "runs/search filtered + ordered, median", "ms",
+         lower_is_better=True, min_ratio=20),
+    Goal("server_search", "all_ms", "runs/search all runs, median", "ms",
+         lower_is_better=True, min_ratio=10),
+    Goal("server_search", "all_json_bytes", "runs/search all runs, response JSON", "bytes",
+         lower_is_better=True, min_ratio=1, text="no larger"),
+    Goal("server_history", "seconds", "metrics/get-history, median", "s",
+         lower_is_better=True, min_ratio=20),
+    Goal("server_concurrent", "calls_per_s", "8 threads logging: throughput", "calls/s",
+         lower_is_better=False, min_ratio=10),
+    Goal("server_concurrent", "errors", "8 threads logging: failed calls", "calls",
+         lower_is_better=True, limit=1, text="none"),
+    Goal("server_artifacts", "upload_mib_s", "artifact proxy upload", "MiB/s",
+         lower_is_better=False, min_ratio=1),
+    Goal("server_artifacts", "download_mib_s", "artifact proxy download", "MiB/s",
+         lower_is_better=False, min_ratio=1),
+    Goal("server_artifacts", "rss_growth_pct", "server RSS growth / file size", "%",
+         lower_is_better=True, limit=25),
+    Goal("server_start_and_idle", "start_default_s", "start to /health, defaults", "s",
+         lower_is_better=True, limit=1),
+    Goal("server_start_and_idle", f"start_w{servers.WORKERS}_s",
+         f"start to /health, {servers.WORKERS} workers", "s", lower_is_better=True, limit=1),
+    Goal("server_start_and_idle", "idle_rss_default_mib", "idle RSS, defaults", "MiB",
+         lower_is_better=True, min_ratio=10),
+    Goal("server_start_and_idle", f"idle_rss_w{servers.WORKERS}_mib",
+         f"idle RSS, {servers.WORKERS} workers", "MiB", lower_is_better=True, min_ratio=10),
 )
 
 
@@ -155,10 +218,9 @@ def ensure_mlflow_venv() -> tuple[Path, str]:
     return python, version
 
 
-def worker_env(lib: str, workdir: Path) -> dict[str, str]:
-    """The environment of a worker: ours, minus any tracking settings, plus a fresh store."""
+def library_env(lib: str) -> dict[str, str]:
+    """The environment of a process of `lib`: ours, minus any tracking settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLTRAIL_"))}
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'x.db'}"
     # No usage telemetry from MLflow 3 (this machine has no route out anyway).
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     env["DO_NOT_TRACK"] = "true"
@@ -176,12 +238,45 @@ def worker_env(lib: str, workdir: Path) -> dict[str, str]:
     return env
 
 
+def worker_env(lib: str, workdir: Path) -> dict[str, str]:
+    """The environment of an embedded worker: `library_env` plus a fresh store."""
+    env = library_env(lib)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'x.db'}"
+    return env
+
+
+# Added to the environment of every MLflow server but those measured on the defaults. On its
+# defaults `mlflow server` also starts a job runner (for GenAI evaluation jobs; no part of
+# the tracking API): seven huey consumer processes that import MLflow after /health answers,
+# keeping both cores of this machine busy for 20-50 s and adding about 1.9 GB resident.
+MLFLOW_BENCH_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def server_spec(lib: str, python: Path) -> servers.ServerSpec:
+    """How bench/servers.py starts `lib`'s server: `mlflow server` from MLflow's venv (its
+    console script, as a user runs it), `mltrail server` from src/ of this checkout."""
+    if lib == "mlflow":
+        return servers.ServerSpec(lib=lib, command=(str(python.parent / "mlflow"), "server"),
+                                  env=library_env(lib), bench_env=MLFLOW_BENCH_ENV)
+    return servers.ServerSpec(lib=lib, command=(str(python), "-m", "mltrail.cli.main", "server"),
+                              env=library_env(lib))
+
+
+def mltrail_version(python: Path) -> str | None:
+    """mltrail's version as the benchmarked checkout reports it."""
+    code = "import mltrail; print(mltrail.__version__)"
+    p = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                       env=library_env("mltrail"))
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
 def run_worker(python: Path, lib: str, workload: str, scale: int) -> Figures:
     """Run one workload in a fresh process and temp dir; return its figures or an error."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{lib}-{workload}-") as tmp:
         workdir = Path(tmp)
         argv = [str(python), str(WORKER), "--lib", lib, "--workload", workload,
                 "--scale", str(scale)]
+        load = os.getloadavg()[0]
         t0 = time.perf_counter()
         try:
             p = subprocess.run(argv, cwd=workdir, env=worker_env(lib, workdir),
@@ -198,6 +293,7 @@ def run_worker(python: Path, lib: str, workload: str, scale: int) -> Figures:
         except json.JSONDecodeError:
             return {"error": f"no JSON result; last line: {lines[-1][:300]}"}
         figures["scale"] = scale
+        figures["loadavg_1m"] = load
         figures["process_wall_s"] = wall
         figures["stderr_tail"] = p.stderr.strip().splitlines()[-20:]  # warnings, logs
         return figures
@@ -228,14 +324,17 @@ def evaluate(goal: Goal, res: dict[str, Figures], scale: Scale, full_scale: bool
     if theirs is not None and goal.extrapolate:
         theirs *= scale.mltrail / scale.mlflow
     row = Row(goal, ours, theirs, goal.extrapolate, None, "failed")
-    if set(res) != set(LIBS):
-        row.met = "not run"
-    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+    if ours is None or (goal.min_ratio is not None and theirs is None):
+        if "mlflow" not in res or "mltrail" not in res:
+            row.met = "not run"
         return row
-    row.ratio = theirs / ours if goal.lower_is_better else ours / theirs
+    if theirs is not None and ours > 0 and theirs > 0:
+        row.ratio = theirs / ours if goal.lower_is_better else ours / theirs
     checks: list[bool] = []
-    if goal.min_ratio is not None:
-        checks.append(row.ratio >= goal.min_ratio)
+    if goal.min_ratio is not None and theirs is not None:
+        # Compared directly rather than through the ratio, which a zero leaves undefined.
+        checks.append(ours * goal.min_ratio <= theirs if goal.lower_is_better
+                      else ours >= theirs * goal.min_ratio)
     if goal.limit is not None and (full_scale or not goal.full_scale_only):
         checks.append(ours < goal.limit if goal.lower_is_better else ours > goal.limit)
     row.met = "n/a" if not checks else "yes" if all(checks) else "no"
@@ -291,6 +390,21 @@ def markdown_table(rows: Sequence[Row]) -> str:
 # ---------------------------------------------------------------------------- docs
 
 
+def source_state() -> str:
+    """The commit of this checkout, and whether src/ differs from it (read-only git calls:
+    --no-optional-locks keeps `status` from refreshing the index)."""
+    def git(*args: str) -> str | None:
+        p = subprocess.run(["git", "--no-optional-locks", *args], cwd=REPO,
+                           capture_output=True, text=True)
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head is None:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"{head}, src/ {'with uncommitted changes' if dirty else 'as committed'}"
+
+
 def machine_facts(mlflow_version: str | None) -> dict[str, Any]:
     cpu = ""
     try:
@@ -314,43 +428,122 @@ def machine_facts(mlflow_version: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "mlflow": mlflow_version,
         "loadavg_start": os.getloadavg(),
+        "source_start": source_state(),
     }
 
 
-def detail_lines(results: dict[str, dict[str, Figures]]) -> list[str]:
+def fmt_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return fmt(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt_value(v) for v in value) + "]"
+    return str(value)
+
+
+def detail_lines(results: dict[str, dict[str, Figures]], names: Sequence[str]) -> list[str]:
     """One line of raw figures per (workload, library), for the docs."""
-    skip = {"lib", "workload", "version", "times_ms", "stderr_tail"}
+    skip = {"lib", "workload", "version", "times_ms", "stderr_tail", "server_first_traceback"}
     out = []
-    for workload, per_lib in results.items():
-        for lib, fig in per_lib.items():
+    for workload in names:
+        for lib, fig in results.get(workload, {}).items():
             if "error" in fig:
-                first = fig["error"].strip().splitlines()[-1][:200]
-                out.append(f"- `{workload}` / {lib}: **failed**: `{first}`")
+                lines = [ln for ln in fig["error"].split("--- server log tail")[0].splitlines()
+                         if ln.strip()]
+                out.append(f"- `{workload}` / {lib}: **failed**: `{lines[-1][:200]}`")
                 continue
-            items = ", ".join(
-                f"{k} = {fmt(v) if isinstance(v, float) else f'{v:,}' if isinstance(v, int) else v}"
-                for k, v in sorted(fig.items()) if k not in skip
-            )
+            items = ", ".join(f"{k} = {fmt_value(v)}" for k, v in sorted(fig.items())
+                              if k not in skip)
             out.append(f"- `{workload}` / {lib}: {items}")
     return out
+
+
+def server_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
+                   meta: dict[str, Any]) -> str:
+    commands = meta.get("server_commands") or {}
+    env = {"mlflow": " ".join(f"{k}={v}" for k, v in MLFLOW_BENCH_ENV.items()) + " "}
+    lines = [f"- {lib}: `{env.get(lib, '')}"
+             f"{' '.join(Path(c).name if c.startswith('/') else c for c in cmd)} "
+             f"--backend-store-uri sqlite:///<tmp>/store.db --artifacts-destination "
+             f"<tmp>/artifacts --host 127.0.0.1 --port <free port> --default-artifact-root "
+             f"mlflow-artifacts:/ --workers {servers.WORKERS}`"
+             for lib, cmd in commands.items()]
+    names = [n for n in SERVER_NAMES if n in results]
+    wall = meta["suite_wall_s"].get("server")
+    return f"""## Server suite
+
+Each library's tracking server, started as a subprocess for each workload on 127.0.0.1 with
+a fresh SQLite store and artifacts folder, and driven over plain HTTP (httpx, one kept-alive
+connection unless stated) through MLflow's REST API, once the server is up and quiet. Both
+run with {servers.WORKERS} workers, as below:
+
+{chr(10).join(lines)}
+
+The rows marked "defaults" start each server with only the flags that place its store and
+socket, and none of the environment above: mltrail then runs 1 worker; MLflow runs 4
+uvicorn workers and its job runner (seven huey consumer processes, which import MLflow
+after `/health` first answers). MLflow's job runner serves GenAI evaluation jobs, no part
+of the tracking API; it is switched off for every other row because on this 2-core machine
+it keeps both cores busy for 20-50 s after each start.
+
+{markdown_table(rows)}
+
+Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
+
+### Raw figures
+
+{chr(10).join(detail_lines(results, names))}
+"""
+
+
+def embedded_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
+                     meta: dict[str, Any]) -> str:
+    names = [n for n in EMBEDDED_NAMES if n in results]
+    wall = meta["suite_wall_s"].get("embedded")
+    return f"""## Embedded suite
+
+Each library called in-process (its client and fluent API) against a local SQLite file,
+one fresh process per workload.
+
+{markdown_table(rows)}
+
+Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
+
+### Raw figures
+
+{chr(10).join(detail_lines(results, names))}
+"""
 
 
 def write_docs(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
                meta: dict[str, Any]) -> None:
     m = meta["machine"]
     scale = "quick (`--quick`, scaled down)" if meta["quick"] else "full"
+    sections = []
+    embedded_rows = [r for r in rows if r.goal.workload in EMBEDDED_NAMES]
+    server_rows = [r for r in rows if r.goal.workload in SERVER_NAMES]
+    if embedded_rows:
+        sections.append(embedded_section(embedded_rows, results, meta))
+    if server_rows:
+        sections.append(server_section(server_rows, results, meta))
     text = f"""# Benchmarks
 
 mltrail against MLflow {m['mlflow']} on the same machine, in one run of `python bench/run.py`.
 This page is generated by `python bench/run.py --write-docs`; see `bench/README.md` for what
 each workload measures. "ratio" is how many times better mltrail's figure is (cheaper,
-faster or higher throughput); a `~` marks an MLflow figure extrapolated linearly from a
-smaller run.
+faster, smaller or higher throughput); a `~` marks an MLflow figure extrapolated linearly
+from a smaller run. Each raw figure line gives `loadavg_1m`, the machine's load average as
+that workload started: the machine has {m['nproc']} cores, and figures taken under a load
+above that are slower than on an idle machine, for both libraries.
 
 | fact | value |
 | --- | --- |
 | date | {m['date']} |
 | scale | {scale} |
+| suites | {meta['suite']} |
 | nproc | {m['nproc']} |
 | CPU | {m['cpu'] or 'unknown'} |
 | memory | {m['memory_gib']} GiB |
@@ -358,16 +551,10 @@ smaller run.
 | Python | {m['python']} |
 | MLflow | {m['mlflow']} |
 | mltrail | {meta.get('mltrail_version') or 'unknown'} |
+| mltrail source at start / end | {m['source_start']} / {m['source_end']} |
 | load average (1 min) at start / end | {m['loadavg_start'][0]:.2f} / {m['loadavg_end'][0]:.2f} |
 
-## Figures
-
-{markdown_table(rows)}
-
-## Raw figures
-
-{chr(10).join(detail_lines(results))}
-"""
+{chr(10).join(sections)}"""
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text)
     log(f"wrote {DOCS.relative_to(REPO)}")
@@ -379,6 +566,8 @@ smaller run.
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=tuple(SUITES), default="all",
+                    help="the embedded workloads, the server workloads, or both")
     ap.add_argument("--quick", action="store_true", help="scaled-down smoke run")
     ap.add_argument("--only", help=f"comma-separated workloads (of {', '.join(WORKLOAD_NAMES)})")
     ap.add_argument("--lib", choices=("both", *LIBS), default="both",
@@ -386,10 +575,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--json", type=Path, help="write every raw figure to this file")
     ap.add_argument("--write-docs", action="store_true", help=f"rewrite {DOCS.relative_to(REPO)}")
     args = ap.parse_args(argv)
-    names = args.only.split(",") if args.only else list(WORKLOAD_NAMES)
-    unknown = [n for n in names if n not in WORKLOAD_NAMES]
+    allowed = SUITES[args.suite]
+    names = args.only.split(",") if args.only else list(allowed)
+    unknown = [n for n in names if n not in allowed]
     if unknown:
-        ap.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOAD_NAMES)}")
+        ap.error(f"unknown workload(s) {unknown} for --suite {args.suite}; "
+                 f"choose from {', '.join(allowed)}")
     args.names = names
     return args
 
@@ -405,7 +596,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_facts(mlflow_version)  # before the runs: it holds the starting load
 
     results: dict[str, dict[str, Figures]] = {}
-    for name in args.names:
+    suite_s: dict[str, float] = {}
+    embedded = [n for n in args.names if n in EMBEDDED_NAMES]
+    t_suite = time.perf_counter()
+    for name in embedded:
         results[name] = {}
         for lib in libs:
             scale = scales[name].of(lib)
@@ -416,19 +610,47 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"{name} / {lib} FAILED:\n{fig['error']}")
             else:
                 log(f"{name} / {lib} done in {fig['process_wall_s']:.1f} s")
+    if embedded:
+        suite_s["embedded"] = time.perf_counter() - t_suite
+
+    on_server = [n for n in args.names if n in SERVER_NAMES]
+    t_suite = time.perf_counter()
+    for name in on_server:
+        results[name] = {}
+    # One library at a time: in a --quick run its server stays up through its workloads,
+    # and an idle server of the other library would take CPU from it.
+    for lib in libs if on_server else ():
+        per_lib = servers.run_suite(server_spec(lib, pythons[lib]),
+                                    {n: scales[n].of(lib) for n in on_server},
+                                    shared=args.quick, log=log)
+        for name, fig in per_lib.items():
+            results[name][lib] = fig
+    if on_server:
+        suite_s["server"] = time.perf_counter() - t_suite
 
     versions = {lib: fig.get("version") for per in results.values()
                 for lib, fig in per.items() if "version" in fig}
+    if "mltrail" in libs and "mltrail" not in versions:
+        versions["mltrail"] = mltrail_version(pythons["mltrail"])
     rows = [evaluate(g, results[g.workload], scales[g.workload], not args.quick)
             for g in GOALS if g.workload in results]
-    meta = {"quick": args.quick, "libs": list(libs), "machine": machine,
-            "mltrail_version": versions.get("mltrail"),
+    meta = {"quick": args.quick, "suite": args.suite, "libs": list(libs), "machine": machine,
+            "mltrail_version": versions.get("mltrail"), "suite_wall_s": suite_s,
+            "server_commands": {lib: list(server_spec(lib, pythons[lib]).command)
+                                for lib in libs} if on_server else None,
             "scales": {n: dataclasses.asdict(scales[n]) for n in args.names}}
     meta["machine"]["loadavg_end"] = os.getloadavg()
+    meta["machine"]["source_end"] = source_state()
 
     print()
     print_table(rows)
-    print(f"\nMLflow {mlflow_version or '-'}, mltrail {versions.get('mltrail') or '-'}, "
+    walls = ", ".join(f"{k} suite {v / 60:.1f} min" for k, v in suite_s.items())
+    print(f"\n{walls}; load average (1 min) {machine['loadavg_start'][0]:.2f} at start, "
+          f"{meta['machine']['loadavg_end'][0]:.2f} at end")
+    if machine["source_end"] != machine["source_start"]:
+        log(f"the source changed during the run: {machine['source_start']} at start, "
+            f"{machine['source_end']} at end")
+    print(f"MLflow {mlflow_version or '-'}, mltrail {versions.get('mltrail') or '-'}, "
           f"Python {platform.python_version()}, nproc {meta['machine']['nproc']}"
           f"{', quick scale' if args.quick else ''}")
 
