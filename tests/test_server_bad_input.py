@@ -174,3 +174,17 @@ def test_duplicates_and_unknowns_use_mlflows_codes(api: httpx.Client) -> None:
         api.post("/runs/create", json={"experiment_id": "999"}), 404, "RESOURCE_DOES_NOT_EXIST"
     )
     assert _runs_count(api) == before
+
+
+def test_lower_camel_case_and_twice_encoded_bodies_are_accepted(api: httpx.Client) -> None:
+    response = api.post("/runs/create", json={"experimentId": "0", "runName": "camel"})
+    assert response.status_code == 200, response.text
+    run_id = response.json()["run"]["info"]["run_id"]
+    assert response.json()["run"]["info"]["run_name"] == "camel"
+    twice = json.dumps(json.dumps({"runId": run_id, "key": "k", "value": "v"}))
+    response = api.post(
+        "/runs/set-tag", content=twice.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    tags = api.get("/runs/get", params={"run_id": run_id}).json()["run"]["data"]["tags"]
+    assert {"key": "k", "value": "v"} in tags

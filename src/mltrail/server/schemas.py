@@ -37,7 +37,8 @@ class Message(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _accept_camel_case(cls, data: Any) -> Any:
-        if isinstance(data, dict) and any(k != to_snake(k) for k in data if isinstance(k, str)):
+        # A cheap test first: snake_case keys, what clients send, need no conversion.
+        if isinstance(data, dict) and not all(isinstance(k, str) and k.islower() for k in data):
             return {to_snake(k) if isinstance(k, str) else k: v for k, v in data.items()}
         return data
 
