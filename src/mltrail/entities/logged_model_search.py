@@ -22,6 +22,7 @@ from mltrail.entities.search import (
     _NULL_OPS,
     _NUMERIC_OPS,
     _STRING_OPS,
+    KEY_VALUE_ENTITIES,
     Comparison,
     _ClauseError,
     _Grammar,
@@ -38,19 +39,7 @@ _TIME_ATTRIBUTES = ("creation_timestamp_ms", "last_updated_timestamp_ms")
 
 _GRAMMAR = _Grammar(
     subject="logged model",
-    entities={
-        "metric": "metric",
-        "metrics": "metric",
-        "param": "param",
-        "params": "param",
-        "parameter": "param",
-        "parameters": "param",
-        "tag": "tag",
-        "tags": "tag",
-        "attribute": "attribute",
-        "attributes": "attribute",
-        "attr": "attribute",
-    },
+    entities=dict(KEY_VALUE_ENTITIES),
     attributes={
         **{name: name for name in _STRING_ATTRIBUTES},
         "creation_time": "creation_timestamp_ms",

@@ -120,20 +120,25 @@ class _Grammar:
         return ", ".join(self.attribute_rules)
 
 
+# The entity prefixes every searchable thing with metrics, params and tags accepts.
+KEY_VALUE_ENTITIES: dict[str, Kind] = {
+    "metric": "metric",
+    "metrics": "metric",
+    "param": "param",
+    "params": "param",
+    "parameter": "param",
+    "parameters": "param",
+    "tag": "tag",
+    "tags": "tag",
+    "attribute": "attribute",
+    "attributes": "attribute",
+    "attr": "attribute",
+}
+
 _RUN_GRAMMAR = _Grammar(
     subject="run",
     entities={
-        "metric": "metric",
-        "metrics": "metric",
-        "param": "param",
-        "params": "param",
-        "parameter": "param",
-        "parameters": "param",
-        "tag": "tag",
-        "tags": "tag",
-        "attribute": "attribute",
-        "attributes": "attribute",
-        "attr": "attribute",
+        **KEY_VALUE_ENTITIES,
         "run": "attribute",
         "dataset": "dataset",
         "datasets": "dataset",
