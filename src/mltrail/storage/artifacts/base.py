@@ -344,3 +344,9 @@ class _TemporaryCopy(io.BufferedReader):
             super().close()
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def remove_quietly(path: str) -> None:
+    """Delete a temporary file if it is still there; cleanup must never raise."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)

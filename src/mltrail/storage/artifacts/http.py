@@ -35,7 +35,7 @@ import httpx
 from mltrail.entities.file_info import FileInfo
 from mltrail.errors import InvalidArgument, MltrailError, NotFound
 from mltrail.settings import Settings
-from mltrail.storage.artifacts.base import ArtifactRepository, LocalTree
+from mltrail.storage.artifacts.base import ArtifactRepository, LocalTree, remove_quietly
 from mltrail.storage.artifacts.paths import safe_relative_path
 from mltrail.storage.http_session import HttpSession, display_url, shared_session
 
@@ -261,7 +261,7 @@ class HttpArtifactRepository(ArtifactRepository):
             self._http.request("GET", self._url_path(rel), headers=_DOWNLOAD_HEADERS, read=write)
             os.replace(temp, local_path)
         except BaseException as exc:
-            _remove_quietly(temp)
+            remove_quietly(temp)
             _remove_empty_dirs(created)
             if isinstance(exc, OSError):
                 raise self._local_failure(local_path, exc) from exc
@@ -326,10 +326,3 @@ def _remove_empty_dirs(created: list[str]) -> None:
             os.rmdir(path)
         except OSError:
             return
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

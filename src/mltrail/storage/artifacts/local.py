@@ -41,6 +41,7 @@ from typing import BinaryIO
 from mltrail.entities.file_info import FileInfo
 from mltrail.errors import InvalidArgument, MltrailError, NotFound
 from mltrail.storage.artifacts.base import (
+    remove_quietly,
     ArtifactRepository,
     LocalTree,
     is_inside,
@@ -81,13 +82,6 @@ class _SourceFailed(Exception):
     def __init__(self, error: OSError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _remove_empty_dirs(created: list[str]) -> None:
@@ -201,7 +195,7 @@ class LocalArtifactRepository(ArtifactRepository):
             temp_path = None
         except BaseException as exc:
             if temp_path is not None:
-                _remove_quietly(temp_path)
+                remove_quietly(temp_path)
             _remove_empty_dirs(created)
             if isinstance(exc, OSError):
                 raise self._fail("write", rel, exc) from exc
