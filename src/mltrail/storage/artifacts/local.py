@@ -41,10 +41,10 @@ from typing import BinaryIO
 from mltrail.entities.file_info import FileInfo
 from mltrail.errors import InvalidArgument, MltrailError, NotFound
 from mltrail.storage.artifacts.base import (
-    remove_quietly,
     ArtifactRepository,
     LocalTree,
     is_inside,
+    remove_quietly,
     walk_local_tree,
 )
 
