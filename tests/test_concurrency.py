@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import faulthandler
 import io
 import multiprocessing
 import queue
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +30,9 @@ WORKERS = 8
 POINTS = 1000
 SYNC_EVERY = 10  # every 10th point is written at the call: 100 competing transactions each
 TIMEOUT = 120.0
+# A worker still running after this long writes every thread's stack to its dump file, which
+# the test shows if it fails: a hang then says where it is.
+DUMP_AFTER = 90.0
 
 # Imported once in the fork server, so each worker starts warm (SQLAlchemy is slow to import).
 PRELOAD = [
@@ -39,10 +45,12 @@ PRELOAD = [
 ]
 
 
-def log_in_a_process(uri: str, index: int, barrier: Any, results: Any) -> None:
+def log_in_a_process(uri: str, index: int, barrier: Any, results: Any, dump: str) -> None:
     """A worker process: its own run on the shared file, 1,000 points through the fluent API."""
     captured = io.StringIO()
     outcome: dict[str, Any] = {"index": index, "run_id": None, "error": None}
+    dump_file = open(dump, "w")  # noqa: SIM115 - open until the process exits
+    faulthandler.dump_traceback_later(DUMP_AFTER, file=dump_file)
     with contextlib.redirect_stderr(captured):
         try:
             import mltrail as tracking
@@ -58,23 +66,48 @@ def log_in_a_process(uri: str, index: int, barrier: Any, results: Any) -> None:
             outcome["run_id"] = run.info.run_id
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
             outcome["error"] = f"{type(exc).__name__}: {exc}"
+    faulthandler.cancel_dump_traceback_later()
     outcome["stderr"] = captured.getvalue()
     results.put(outcome)
 
 
-def test_eight_processes_log_to_one_sqlite_file(tracking_uri: str) -> None:
+def collect(results: Any, workers: list[Any], dumps: list[Path]) -> list[dict[str, Any]]:
+    """Every worker's outcome; fails, with the stacks of stuck workers, if one never reports."""
+    outcomes: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 2 * TIMEOUT  # past the workers' own barrier timeouts
+    while len(outcomes) < len(workers) and time.monotonic() < deadline:
+        try:
+            outcomes.append(results.get(timeout=1.0))
+        except queue.Empty:
+            reported = {o["index"] for o in outcomes}
+            if all(w.exitcode is not None for i, w in enumerate(workers) if i not in reported):
+                break  # the rest died without reporting
+    if len(outcomes) < len(workers):
+        reported = {o["index"] for o in outcomes}
+        silent = [i for i in range(len(workers)) if i not in reported]
+        report = [f"worker {i}: exit code {workers[i].exitcode}" for i in silent]
+        report += [f"--- worker {i} stacks:\n{dumps[i].read_text()}" for i in silent]
+        report += [f"--- reported: {o}" for o in outcomes]
+        pytest.fail("workers never reported:\n" + "\n".join(report))
+    return outcomes
+
+
+def test_eight_processes_log_to_one_sqlite_file(tracking_uri: str, tmp_path: Path) -> None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     barrier = context.Barrier(WORKERS)
     results = context.Queue()
+    dumps = [tmp_path / f"worker-{index}.stacks" for index in range(WORKERS)]
     workers = [
-        context.Process(target=log_in_a_process, args=(tracking_uri, index, barrier, results))
+        context.Process(
+            target=log_in_a_process, args=(tracking_uri, index, barrier, results, str(dumps[index]))
+        )
         for index in range(WORKERS)
     ]
     for worker in workers:
         worker.start()
     try:
-        outcomes = [results.get(timeout=TIMEOUT) for _ in workers]
+        outcomes = collect(results, workers, dumps)
     finally:
         for worker in workers:
             worker.join(TIMEOUT)
