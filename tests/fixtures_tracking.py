@@ -79,6 +79,15 @@ def db_path(uri: str) -> str:
     return uri[len("sqlite:///") :]
 
 
+def count_points(uri: str, run_id: str | None = None) -> int:
+    """Metric points stored (in every chunk), for one run or all, read straight from the file."""
+    sql = "SELECT coalesce(sum(n_points), 0) FROM metric_chunks"
+    if run_id is None:
+        return count_rows(uri, sql)
+    sql += " JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?"
+    return count_rows(uri, sql, run_id)
+
+
 def count_rows(uri: str, sql: str, *args: object) -> int:
     """A count read straight from the SQLite file, bypassing mltrail (and its flushing)."""
     with contextlib.closing(sqlite3.connect(db_path(uri))) as conn:

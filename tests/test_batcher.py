@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from fixtures_tracking import count_rows
+from fixtures_tracking import count_points, count_rows
 
 import mltrail as mlflow
 from mltrail.entities import Metric, Param, RunTag
@@ -287,7 +287,7 @@ def test_an_unexpected_error_for_one_run_does_not_lose_another_runs_items(
 
 
 def metric_rows(uri: str, run_id: str) -> int:
-    return count_rows(uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id)
+    return count_points(uri, run_id)
 
 
 def test_log_metric_returns_before_the_point_is_stored(session: Session, tracking_uri: str) -> None:

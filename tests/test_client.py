@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fixtures_tracking import close_session, count_rows
+from fixtures_tracking import close_session, count_points, count_rows
 
 import mltrail
 import mltrail.exceptions
@@ -103,7 +103,7 @@ def test_a_script_moved_from_mlflow_runs_unchanged(
     artifact = tmp_path / "mlartifacts" / experiment_id / run_id / "artifacts" / "model.txt"
     assert artifact.read_text() == "weights"
     uri = f"sqlite:///{tmp_path / 'mltrail.db'}"
-    assert count_rows(uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id) == 3
+    assert count_points(uri, run_id) == 3
 
 
 # Experiments
@@ -360,7 +360,7 @@ def test_log_batch_splits_past_mlflows_limits(client: MltrailClient, tracking_ur
     data = client.get_run(run_id).data
     assert len(data.params) == 250
     assert {f"t{i}" for i in range(150)} <= set(data.tags)
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id) == 2500
+    assert count_points(tracking_uri, run_id) == 2500
 
 
 def test_log_batch_splits_past_the_limit_of_1000_items_in_all(
@@ -373,7 +373,7 @@ def test_log_batch_splits_past_the_limit_of_1000_items_in_all(
         params=[Param(f"p{i}", "1") for i in range(100)],
         tags=[RunTag(f"t{i}", "1") for i in range(100)],
     )
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id) == 900
+    assert count_points(tracking_uri, run_id) == 900
     assert len(client.get_run(run_id).data.params) == 100
 
 
@@ -408,7 +408,7 @@ def test_a_split_log_batch_with_one_bad_item_stores_nothing(
     metrics[1200] = bad_metric
     with pytest.raises(InvalidArgument, match=message):
         client.log_batch(run_id, metrics=metrics, params=[Param("p", "1")])
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id) == 0
+    assert count_points(tracking_uri, run_id) == 0
     assert client.get_run(run_id).data.params == {}
 
 
@@ -421,7 +421,7 @@ def test_a_split_log_batch_with_a_param_given_two_values_stores_nothing(
     with pytest.raises(InvalidArgument, match="p0"):
         client.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)] * 1001, params=params)
     assert count_rows(tracking_uri, "SELECT count(*) FROM params WHERE run_uuid = ?", run_id) == 0
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id) == 0
+    assert count_points(tracking_uri, run_id) == 0
 
 
 def test_a_split_log_batch_changing_a_stored_param_stores_nothing(
@@ -439,7 +439,7 @@ def test_log_batch_asynchronously(client: MltrailClient, tracking_uri: str) -> N
     run_id = new_run(client)
     client.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)], synchronous=False)
     client.flush()
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id) == 1
+    assert count_points(tracking_uri, run_id) == 1
 
 
 def test_log_inputs(client: MltrailClient) -> None:
@@ -586,7 +586,7 @@ def test_close_sends_what_is_queued(client: MltrailClient, tracking_uri: str) ->
     for step in range(10):
         client.log_metric(run_id, "m", float(step), step=step)
     client.close()
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id) == 10
+    assert count_points(tracking_uri, run_id) == 10
 
 
 def test_errors_are_one_tree(client: MltrailClient) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_tracking import count_rows
+from fixtures_tracking import count_points, count_rows
 
 import mltrail as mlflow
 from mltrail import MltrailClient
@@ -123,12 +123,15 @@ def test_eight_processes_log_to_one_sqlite_file(tracking_uri: str, tmp_path: Pat
         assert "busy" not in outcome["stderr"].lower()
     run_ids = {o["run_id"] for o in outcomes}
     assert len(run_ids) == WORKERS
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics") == WORKERS * POINTS
-    for run_id in run_ids:
-        steps = count_rows(
-            tracking_uri, "SELECT count(DISTINCT metrics.step) FROM metrics JOIN metric_series s USING (series_id) WHERE s.run_uuid = ?", run_id
-        )
-        assert steps == POINTS
+    assert count_points(tracking_uri) == WORKERS * POINTS
+    reader = MltrailClient(tracking_uri, settings=Settings(tracking_uri=tracking_uri))
+    try:
+        for run_id in run_ids:
+            steps = [m.step for m in reader.get_metric_history(run_id, "loss")]
+            assert steps == list(range(POINTS))
+    finally:
+        reader.close()
+        close_all()
     finished = count_rows(tracking_uri, "SELECT count(*) FROM runs WHERE status = 'FINISHED'")
     assert finished == WORKERS
 
@@ -174,7 +177,7 @@ def test_eight_threads_share_one_client(shared_client: MltrailClient, tracking_u
         shared_client.set_terminated(run_id)
 
     assert run_threads(WORKERS, work) == []
-    assert count_rows(tracking_uri, "SELECT count(*) FROM metrics") == WORKERS * POINTS
+    assert count_points(tracking_uri) == WORKERS * POINTS
     for run_id in run_ids.values():
         history = shared_client.get_metric_history(run_id, "loss")
         assert [m.step for m in history] == list(range(POINTS))

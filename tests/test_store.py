@@ -357,7 +357,7 @@ def test_purge_removes_everything_of_a_deleted_run(store: SqlTrackingStore) -> N
     with pytest.raises(NotFound, match="not found"):
         store.get_run(run_id)
     with store.engine.connect() as conn:
-        for table in ("metrics", "metric_series", "params", "tags"):
+        for table in ("metric_chunks", "metric_series", "params", "tags"):
             count = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
             assert count == 0, table
 

@@ -127,6 +127,18 @@ class TrackingStore(abc.ABC):
         page_token: str | None = None,
     ) -> PagedList[Metric]: ...
 
+    def get_metric_history_points(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[tuple[int, int, float]]:
+        """The same page as ``get_metric_history``, as (step, timestamp, value) tuples: the
+        server builds its JSON from these, which a store can give without entities."""
+        page = self.get_metric_history(run_id, key, max_results, page_token)
+        return PagedList([(m.step, m.timestamp, m.value) for m in page], page.token)
+
     @abc.abstractmethod
     def search_runs(
         self,

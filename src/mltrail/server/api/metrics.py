@@ -39,18 +39,18 @@ def get_metric_history(
         raise InvalidArgument(
             f"Invalid value {max_results} for parameter 'max_results': must be positive"
         )
-    page = store.get_metric_history(target, metric_key, max_results, page_token or None)
-    # Histories run to millions of points: build the plain dicts directly.
+    page = store.get_metric_history_points(target, metric_key, max_results, page_token or None)
+    # Histories run to millions of points: build the plain dicts straight from the tuples.
     finite = _finite
     out: dict[str, Any] = {
         "metrics": [
             {
-                "key": m.key,
-                "value": m.value if finite(m.value) else json_float(m.value),
-                "timestamp": m.timestamp,
-                "step": m.step,
+                "key": metric_key,
+                "value": value if finite(value) else json_float(value),
+                "timestamp": timestamp,
+                "step": step,
             }
-            for m in page
+            for step, timestamp, value in page
         ]
     }
     if page.token:

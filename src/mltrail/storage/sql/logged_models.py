@@ -46,6 +46,7 @@ from mltrail.entities.validation import (
     MAX_KEY_LENGTH,
     validate_int,
     validate_key,
+    validate_metric,
     validate_param,
 )
 from mltrail.errors import InvalidArgument, NotFound
@@ -60,7 +61,6 @@ _PARAMS = schema.logged_model_params
 _METRICS = schema.logged_model_metrics
 _CHUNK = 500  # ids per IN (...) list, well under every backend's bound-parameter limit
 
-MetricRow = tuple[str, str, float, bool, int, int]  # as writes.py builds them
 
 
 def _not_found(model_id: str) -> NotFound:
@@ -359,20 +359,16 @@ _MODEL_METRIC_INSERT = sa.text(
 )
 
 
-def log_model_metrics(
-    conn: Connection, run_id: str, metrics: Sequence[Metric], rows: list[MetricRow]
-) -> list[MetricRow]:
+def log_model_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
     """Keep the points of ``metrics`` that carry a ``model_id`` for their models too.
 
-    ``rows`` are the run's checked metric rows, one per metric in order. Returns the rows
-    still to insert for the run: a model point that repeats a point the run already holds
-    (MLflow's ``log_model`` logs the run's metrics again with the new model's id) is not
-    stored twice.
+    The run keeps every point as well: MLflow's ``log_model`` logs the run's metrics again
+    with the new model's id, and the run's history shows such a repeated point once.
     """
-    model_points = [(m, r) for m, r in zip(metrics, rows) if m.model_id]
+    model_points = [m for m in metrics if m.model_id]
     if not model_points:
-        return rows
-    for metric, _ in model_points:
+        return
+    for metric in model_points:
         if metric.dataset_name is not None and len(metric.dataset_name) > MAX_DATASET_NAME_LENGTH:
             raise InvalidArgument(
                 f"Invalid dataset_name of metric '{metric.key}': the limit is "
@@ -386,26 +382,27 @@ def log_model_metrics(
                 f"Invalid dataset_digest of metric '{metric.key}': the limit is "
                 f"{MAX_DATASET_DIGEST_LENGTH} characters"
             )
-    _require_models(conn, (str(m.model_id) for m, _ in model_points))
-    conn.execute(
-        _MODEL_METRIC_INSERT,
-        [
+    _require_models(conn, (str(m.model_id) for m in model_points))
+    rows = []
+    for metric in model_points:
+        key, value, timestamp, step = validate_metric(
+            metric.key, metric.value, metric.timestamp, metric.step
+        )
+        nan = value != value
+        rows.append(
             {
                 "model_id": metric.model_id,
-                "key": row[1],
-                "timestamp": row[4],
-                "step": row[5],
+                "key": key,
+                "timestamp": timestamp,
+                "step": step,
                 "run_uuid": run_id,
-                "value": row[2],
-                "is_nan": row[3],
+                "value": 0.0 if nan else value,
+                "is_nan": nan,
                 "dataset_name": metric.dataset_name,
                 "dataset_digest": metric.dataset_digest,
             }
-            for metric, row in model_points
-        ],
-    )
-    # The run keeps every point too; the metrics table's key stores a repeated point once.
-    return rows
+        )
+    conn.execute(_MODEL_METRIC_INSERT, rows)
 
 
 # Search

@@ -198,11 +198,15 @@ def _looks_like_run_id(run_id: str) -> bool:
     return True
 
 
+# Built once: every write checks its run first.
+_STAGE_OF_RUN = sa.select(_R.c.lifecycle_stage).where(_R.c.run_uuid == sa.bindparam("run_id"))
+
+
 def require_active(conn: Connection, run_id: str) -> None:
     """Writes go to runs that exist and are not deleted (finished runs take writes)."""
     stage = None
     if _looks_like_run_id(run_id):
-        stage = conn.execute(sa.select(_R.c.lifecycle_stage).where(_R.c.run_uuid == run_id)).scalar()
+        stage = conn.execute(_STAGE_OF_RUN, {"run_id": run_id}).scalar()
     if stage is None:
         raise NotFound(f"Run with id={run_id} not found")
     if stage != LifecycleStage.ACTIVE:
@@ -285,8 +289,8 @@ def purge(conn: Connection, run_id: str) -> None:
     model_links.purge_run(conn, run_id)
     series = schema.metric_series
     conn.execute(
-        schema.metrics.delete().where(
-            schema.metrics.c.series_id.in_(
+        schema.metric_chunks.delete().where(
+            schema.metric_chunks.c.series_id.in_(
                 sa.select(series.c.series_id).where(series.c.run_uuid == run_id)
             )
         )

@@ -86,23 +86,22 @@ metric_series = sa.Table(
     sa.Index("ix_metric_series_key_value", "key", "value"),
 )
 
-# Every point, clustered by series then step (SQLite stores it as one B-tree, WITHOUT
-# ROWID). The key covers the whole point, so logging the very same point twice keeps one.
-metrics = sa.Table(
-    "metrics",
+# Every point, packed: one row per series per logged batch (see ``points.py``). The
+# arrays are little-endian int64 (steps, timestamps) and float64 (values).
+metric_chunks = sa.Table(
+    "metric_chunks",
     metadata,
+    sa.Column("chunk_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column(
-        "series_id",
-        sa.Integer,
-        sa.ForeignKey("metric_series.series_id"),
-        primary_key=True,
-        autoincrement=False,
+        "series_id", sa.Integer, sa.ForeignKey("metric_series.series_id"), nullable=False
     ),
-    sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("timestamp", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("value", sa.Float(53), primary_key=True),
-    sa.Column("is_nan", sa.Boolean, primary_key=True),
-    sqlite_with_rowid=False,
+    sa.Column("n_points", sa.Integer, nullable=False),
+    sa.Column("min_step", sa.BigInteger, nullable=False),
+    sa.Column("max_step", sa.BigInteger, nullable=False),
+    sa.Column("steps", sa.LargeBinary, nullable=False),
+    sa.Column("timestamps", sa.LargeBinary, nullable=False),
+    sa.Column("metric_values", sa.LargeBinary, nullable=False),
+    sa.Index("ix_metric_chunks_series", "series_id", "chunk_id"),
 )
 
 datasets = sa.Table(

@@ -226,6 +226,19 @@ class SqlTrackingStore(TrackingStore):
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
+        page = self.get_metric_history_points(run_id, key, max_results, page_token)
+        return PagedList(
+            [Metric(key, value, timestamp, step, run_id=run_id) for step, timestamp, value in page],
+            page.token,
+        )
+
+    def get_metric_history_points(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[tuple[int, int, float]]:
         limit = None if max_results is None else validate_max_results(max_results, 2**31 - 1)
         with self._read() as conn:
             return writes.metric_history(conn, run_id, key, limit, page_token)

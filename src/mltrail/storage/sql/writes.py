@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from mltrail.entities.validation import (
     validate_tag,
 )
 from mltrail.errors import InvalidArgument
-from mltrail.storage.sql import logged_models, runs, schema
+from mltrail.storage.sql import logged_models, points, runs, schema
 from mltrail.storage.sql import params as immutable_params
 
 
@@ -45,17 +46,17 @@ def log_batch(
     validate_batch_sizes(len(metrics), len(params), len(tags))
     checked_params = _check_params(params, truncate)
     checked_tags = dict(validate_tag(t.key, t.value, truncate=truncate) for t in tags)
-    rows = [_metric_row(run_id, m) for m in metrics]
+    series = points.group(metrics)
     runs.require_active(conn, run_id)
     if checked_params:
         _insert_params(conn, run_id, checked_params)
     if checked_tags:
         runs.set_tags(conn, run_id, checked_tags, sync_name=True)
-    if rows and any(m.model_id for m in metrics):
+    if series and any(m.model_id for m in metrics):
         # Points logged for a model are kept for it too (a rare path, off the hot one).
-        rows = logged_models.log_model_metrics(conn, run_id, metrics, rows)
-    if rows:
-        _insert_points(conn, run_id, rows)
+        logged_models.log_model_metrics(conn, run_id, metrics)
+    if series:
+        _insert_points(conn, run_id, series)
 
 
 def _check_params(params: Sequence[Param], truncate: bool) -> dict[str, str]:
@@ -81,31 +82,6 @@ def _statement(template: str, paramstyle: str, count: int) -> str:
     return template.format(marks=", ".join(marker.format(i + 1) for i in range(count)))
 
 
-MetricRow = tuple[str, str, float, bool, int, int]
-_KNOWN_KEYS = known_keys()
-
-
-def _metric_row(run_id: str, metric: Metric) -> MetricRow:
-    key, value, timestamp, step = metric.key, metric.value, metric.timestamp, metric.step
-    if (
-        type(value) is float
-        and type(timestamp) is int
-        and type(step) is int
-        and 0 <= timestamp <= MAX_INT64
-        and -MAX_INT64 <= step <= MAX_INT64
-        and type(key) is str
-        and key in _KNOWN_KEYS
-    ):
-        # The common case, already checked by our client: skip the general validation.
-        nan = value != value
-        return (run_id, key, 0.0 if nan else value, nan, timestamp, step)
-    key, value, timestamp, step = validate_metric(
-        metric.key, metric.value, metric.timestamp, metric.step
-    )
-    nan = value != value
-    return (run_id, key, 0.0 if nan else value, nan, timestamp, step)
-
-
 def _insert_params(conn: Connection, run_id: str, values: dict[str, str]) -> None:
     immutable_params.insert_once(conn, schema.params, "run_uuid", run_id, "run", values)
 
@@ -115,10 +91,12 @@ _NEW_SERIES = (
     "INSERT INTO metric_series (run_uuid, key, value, is_nan, timestamp, step) "
     "VALUES ({marks}) ON CONFLICT (run_uuid, key) DO NOTHING"
 )
-_POINTS = (
-    "INSERT INTO metrics (series_id, step, timestamp, value, is_nan) "
-    "VALUES ({marks}) ON CONFLICT DO NOTHING"
+_CHUNKS = (
+    "INSERT INTO metric_chunks "
+    "(series_id, n_points, min_step, max_step, steps, timestamps, metric_values) "
+    "VALUES ({marks})"
 )
+_SERIES_IDS = "SELECT key, series_id FROM metric_series WHERE run_uuid ="
 _NEWER_LATEST = """
 UPDATE metric_series SET value = {v}, is_nan = {n}, timestamp = {t}, step = {s}
 WHERE series_id = {i}
@@ -126,40 +104,71 @@ WHERE series_id = {i}
 """
 
 
-def _insert_points(conn: Connection, run_id: str, rows: list[MetricRow]) -> None:
-    """The hot path: a few statements per batch whatever its size, each an executemany
-    straight to the driver. The latest point per key is kept in the same transaction."""
-    ranked: dict[str, tuple[tuple[int, int, float], MetricRow]] = {}
-    minus_inf = -math.inf
-    for row in rows:
-        # The latest point: highest step, then newest timestamp, then largest value.
-        order = (row[5], row[4], minus_inf if row[3] else row[2])
-        current = ranked.get(row[1])
-        if current is None or order >= current[0]:
-            ranked[row[1]] = (order, row)
-    latest = {key: row for key, (_, row) in ranked.items()}
+def _insert_points(conn: Connection, run_id: str, groups: dict[str, points.Series]) -> None:
+    """The hot path: three statements and a query per batch whatever its size, sent on the
+    driver's own cursor. The latest point per key is kept in the same transaction."""
+    latest = []
+    for key, series in groups.items():
+        step, timestamp, value = series.latest()
+        nan = value != value
+        latest.append((run_id, key, 0.0 if nan else value, nan, timestamp, step))
     style = conn.dialect.paramstyle
-    conn.exec_driver_sql(_statement(_NEW_SERIES, style, 6), list(latest.values()))
-    series = schema.metric_series
-    ids: dict[str, int] = dict(
-        conn.execute(
-            sa.select(series.c.key, series.c.series_id).where(
-                series.c.run_uuid == run_id, series.c.key.in_(list(latest))
-            )
-        ).all()
-    )
-    points = [(ids[r[1]], r[5], r[4], r[2], r[3]) for r in rows]
-    conn.exec_driver_sql(_statement(_POINTS, style, 5), points)
     marker = _PLACEHOLDERS[style]
-    names = ("v", "n", "t", "s", "i", "s2", "s3", "t2", "t3", "v2")
-    update = _NEWER_LATEST.format(**{k: marker.format(i + 1) for i, k in enumerate(names)})
-    conn.exec_driver_sql(
-        update,
-        [
-            (value, nan, ts, step, ids[key], step, step, ts, ts, value)
-            for _, key, value, nan, ts, step in latest.values()
-        ],
+    with _driver_cursor(conn) as cursor:
+        cursor.executemany(_statement(_NEW_SERIES, style, 6), latest)
+        keys = list(groups)
+        marks = [marker.format(i + 1) for i in range(len(keys) + 1)]
+        cursor.execute(
+            f"{_SERIES_IDS} {marks[0]} AND key IN ({', '.join(marks[1:])})", [run_id, *keys]
+        )
+        ids: dict[str, int] = dict(cursor.fetchall())
+        cursor.executemany(
+            _statement(_CHUNKS, style, 7),
+            [(ids[key], *series.pack()) for key, series in groups.items()],
+        )
+        names = ("v", "n", "t", "s", "i", "s2", "s3", "t2", "t3", "v2")
+        update = _NEWER_LATEST.format(**{k: marker.format(i + 1) for i, k in enumerate(names)})
+        cursor.executemany(
+            update,
+            [
+                (value, nan, ts, step, ids[key], step, step, ts, ts, value)
+                for _, key, value, nan, ts, step in latest
+            ],
+        )
+
+
+@contextmanager
+def _driver_cursor(conn: Connection) -> Iterator[Any]:
+    """A cursor of the driver's connection, in the transaction ``conn`` has begun; its errors
+    come out as SQLAlchemy's, as the store's error handling expects."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def metric_points(
+    conn: Connection, run_id: str, key: str
+) -> list[points.Point]:
+    """Every point of a run's metric as (step, timestamp, value), in history order."""
+    runs.get(conn, run_id)
+    key = validate_key(key, "metric key")
+    chunks, series = schema.metric_chunks, schema.metric_series
+    series_id = (
+        sa.select(series.c.series_id)
+        .where(series.c.run_uuid == run_id, series.c.key == key)
+        .scalar_subquery()
     )
+    query = (
+        sa.select(chunks.c.steps, chunks.c.timestamps, chunks.c.metric_values)
+        .where(chunks.c.series_id == series_id)
+        .order_by(chunks.c.chunk_id)
+    )
+    return points.history(conn.execute(query))
 
 
 def metric_history(
@@ -168,34 +177,16 @@ def metric_history(
     key: str,
     max_results: int | None,
     page_token: str | None,
-) -> PagedList[Metric]:
-    runs.get(conn, run_id)
-    key = validate_key(key, "metric key")
-    table, series = schema.metrics, schema.metric_series
+) -> PagedList[points.Point]:
+    """A page of a run's metric history as (step, timestamp, value); all of it without
+    ``max_results``."""
     offset = decode_page_token(page_token)
-    series_id = (
-        sa.select(series.c.series_id)
-        .where(series.c.run_uuid == run_id, series.c.key == key)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(table.c.value, table.c.is_nan, table.c.timestamp, table.c.step)
-        .where(table.c.series_id == series_id)
-        .order_by(table.c.step, table.c.timestamp, table.c.value)
-    )
-    if max_results is not None:
-        query = query.offset(offset).limit(max_results + 1)
-    rows = conn.execute(query).all()
-    token = None
-    if max_results is not None and len(rows) > max_results:
-        rows = rows[:max_results]
-        token = encode_page_token(offset + max_results)
-    nan = math.nan
-    history = [
-        Metric(key, nan if is_nan else value, timestamp, step, run_id=run_id)
-        for value, is_nan, timestamp, step in rows
-    ]
-    return PagedList(history, token)
+    history = metric_points(conn, run_id, key)
+    if max_results is None:
+        return PagedList(history[offset:] if offset else history, None)
+    page = history[offset : offset + max_results]
+    more = offset + max_results < len(history)
+    return PagedList(page, encode_page_token(offset + max_results) if more else None)
 
 
 def _limit(value: str | None, limit: int, field: str) -> None:
