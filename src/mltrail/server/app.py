@@ -5,6 +5,8 @@ Every tracking route is mounted twice, under ``/api/2.0/mlflow`` for clients and
 ``/ajax-api/2.0/mlflow`` for browsers, behind the optional ``--static-prefix``; so is the
 proxied artifact service, under ``/api/2.0/mlflow-artifacts`` (off with
 ``--no-serve-artifacts``). ``--artifacts-only`` serves that service and the meta routes only.
+The hot write endpoints are also answered by the express lane (``express.py``), in front of
+FastAPI.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mltrail.server.api import unsupported, artifacts, experiments, get_artifact
 from mltrail.server.api import logged_models
 from mltrail.server.artifact_repos import repository_for
 from mltrail.server.config import PROXY_ROOT, ServerConfig
+from mltrail.server.express import ExpressLane, TrackingApp
 from mltrail.server.responses import FastJSONResponse
 from mltrail.settings import Settings
 from mltrail.storage.tracking import TrackingStore
@@ -48,7 +51,7 @@ def open_store(config: ServerConfig) -> TrackingStore:
 
 
 def create_app(config: ServerConfig, store: TrackingStore | None = None) -> FastAPI:
-    app = FastAPI(
+    app = TrackingApp(
         title="mltrail tracking server",
         version=__version__,
         description="MLflow's REST API 2.0 for tracking, and its artifact proxy.",
@@ -70,6 +73,7 @@ def create_app(config: ServerConfig, store: TrackingStore | None = None) -> Fast
     else:
         app.include_router(tracking, prefix=f"{prefix}/api/2.0/mlflow")
         app.include_router(tracking, prefix=f"{prefix}/ajax-api/2.0/mlflow", include_in_schema=False)
+        app.express = ExpressLane(app.state.store, prefix, config.max_request_bytes)
 
     _artifact_routes(app, config, prefix)
     _meta_routes(app, config, prefix)

@@ -5,6 +5,7 @@ stack trace ever reaches the client."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,8 +39,9 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def validation_message(exc: RequestValidationError) -> str:
-    error = exc.errors()[0]
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
+    """MLflow's message for the first of pydantic's validation errors."""
+    error = errors[0]
     parts = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
     location = ".".join(parts) or "body"
     if error.get("type") == "missing":
@@ -53,16 +55,30 @@ def validation_message(exc: RequestValidationError) -> str:
     )
 
 
+def invalid_request(errors: Sequence[Mapping[str, Any]]) -> Response:
+    """The answer to a request body that its message model rejected."""
+    return error_response(400, "INVALID_PARAMETER_VALUE", validation_message(errors))
+
+
+def failure_response(exc: Exception, method: str, path: str) -> Response:
+    """The answer to a handler that raised ``exc``: its envelope if it is an
+    ``MltrailError`` (logged if it is a server fault), else a logged, generic 500."""
+    if not isinstance(exc, MltrailError):
+        log.exception("%s %s failed", method, path, exc_info=exc)
+        return error_response(500, "INTERNAL_ERROR", "The server failed; see its log")
+    if exc.http_status >= 500 and exc.http_status not in (501, 503):
+        log.error("%s %s failed: %s", method, path, exc, exc_info=exc)
+    return error_response(exc.http_status, exc.error_code, exc.message)
+
+
 async def _mltrail_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MltrailError)
-    if exc.http_status >= 500 and exc.http_status not in (501, 503):
-        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
-    return error_response(exc.http_status, exc.error_code, exc.message)
+    return failure_response(exc, request.method, request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return error_response(400, "INVALID_PARAMETER_VALUE", validation_message(exc))
+    return invalid_request(exc.errors())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -76,8 +92,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "INTERNAL_ERROR", "The server failed; see its log")
+    return failure_response(exc, request.method, request.url.path)
 
 
 def install(app: FastAPI) -> None:

@@ -62,6 +62,15 @@ def normalise_json(body: bytes) -> tuple[bytes, Any]:
     return body, data
 
 
+async def read_json(request: Request, limit: int) -> tuple[bytes, Any]:
+    """The body of a request with a JSON body, capped at ``limit`` bytes, its Content-Type
+    checked (a DELETE may send none), and parsed by ``normalise_json``."""
+    body = await read_body(request, limit)
+    if body.strip() or request.method != "DELETE":
+        check_content_type(request)
+    return normalise_json(body)
+
+
 class PreparedRequest(Request):
     """A request whose JSON body was read, checked and parsed once, by ``MlflowRoute``."""
 
@@ -81,10 +90,7 @@ class MlflowRoute(APIRoute):
         async def route(request: Request) -> Response:
             if request.method in JSON_METHODS:
                 limit: int = request.app.state.config.max_request_bytes
-                body = await read_body(request, limit)
-                if body.strip() or request.method != "DELETE":
-                    check_content_type(request)
-                request = PreparedRequest(request, *normalise_json(body))
+                request = PreparedRequest(request, *await read_json(request, limit))
             return await handler(request)
 
         return route
