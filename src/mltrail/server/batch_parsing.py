@@ -72,6 +72,25 @@ def _list(data: dict[str, Any], name: str) -> list[Any]:
 
 
 def _metric(item: Any, index: int) -> Metric:
+    # Most points are exactly {key: str, value: float, timestamp: int, step?: int}; those
+    # need no conversion and cannot fail, so they skip the checks below.
+    if type(item) is dict:
+        key = item.get("key")
+        value = item.get("value")
+        timestamp = item.get("timestamp")
+        step = item.get("step", 0)
+        if (
+            type(key) is str
+            and type(value) is float
+            and type(timestamp) is int
+            and type(step) is int
+            and len(item) == (4 if "step" in item else 3)
+        ):
+            return Metric(key, value, timestamp, step)
+    return _checked_metric(item, index)
+
+
+def _checked_metric(item: Any, index: int) -> Metric:
     field = f"metrics[{index}]"
     if not isinstance(item, dict):
         raise _invalid(field, item, "must be an object")
