@@ -106,11 +106,12 @@ def test_0003_moves_every_point_into_chunks(engine: sa.Engine) -> None:
     assert "metrics" not in tables and "metric_chunks" in tables
     store = SqlTrackingStore(engine, ROOT)
     for key, points in OLD_POINTS.items():
-        history = list(store.get_metric_history_points(run_id, key))
+        page = store.get_metric_history_columns(run_id, key)
+        history = list(zip(page.steps, page.timestamps, page.values))
         assert _same(history, _as_stored(points)), key
     # The migrated series take new points like any other.
     store.log_batch(run_id, metrics=[Metric("loss", 9.0, 200, 3)])
-    assert [p[0] for p in store.get_metric_history_points(run_id, "loss")] == [0, 1, 1, 2, 3]
+    assert store.get_metric_history_columns(run_id, "loss").steps == [0, 1, 1, 2, 3]
     assert store.get_run(run_id).data.metrics["loss"] == 9.0
 
 

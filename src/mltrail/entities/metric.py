@@ -64,6 +64,29 @@ class Metric:
 
 
 @dataclasses.dataclass(frozen=True)
+class MetricHistory:
+    """A page of one metric's history as three parallel columns, in history order (step,
+    then timestamp, then value). Histories run to millions of points: columns cost a
+    fraction of one ``Metric`` per point, and the server writes its JSON from them."""
+
+    key: str
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float]
+    token: str | None = None  # the next page's, if there is one
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def metrics(self, run_id: str | None = None) -> list[Metric]:
+        key = self.key
+        return [
+            Metric(key, value, timestamp, step, run_id=run_id)
+            for step, timestamp, value in zip(self.steps, self.timestamps, self.values)
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
 class Param:
     key: str
     value: str

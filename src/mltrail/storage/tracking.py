@@ -19,6 +19,7 @@ from mltrail.entities import (
     LoggedModelOutput,
     LoggedModelStatus,
     Metric,
+    MetricHistory,
     PagedList,
     Param,
     Run,
@@ -127,17 +128,23 @@ class TrackingStore(abc.ABC):
         page_token: str | None = None,
     ) -> PagedList[Metric]: ...
 
-    def get_metric_history_points(
+    def get_metric_history_columns(
         self,
         run_id: str,
         key: str,
         max_results: int | None = None,
         page_token: str | None = None,
-    ) -> PagedList[tuple[int, int, float]]:
-        """The same page as ``get_metric_history``, as (step, timestamp, value) tuples: the
-        server builds its JSON from these, which a store can give without entities."""
+    ) -> MetricHistory:
+        """The same page as ``get_metric_history``, as columns: the server writes its JSON
+        from these, which a store can give without an entity per point."""
         page = self.get_metric_history(run_id, key, max_results, page_token)
-        return PagedList([(m.step, m.timestamp, m.value) for m in page], page.token)
+        return MetricHistory(
+            key,
+            [m.step for m in page],
+            [m.timestamp for m in page],
+            [m.value for m in page],
+            page.token,
+        )
 
     @abc.abstractmethod
     def search_runs(
@@ -149,6 +156,22 @@ class TrackingStore(abc.ABC):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Run]: ...
+
+    def search_run_dicts(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        """The same page as ``search_runs``, each run in its REST shape (``Run.to_dict()``):
+        the server answers with these, which a store can build without entities."""
+        page = self.search_runs(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
+        return PagedList([run.to_dict() for run in page], page.token)
 
     # Maintenance
 

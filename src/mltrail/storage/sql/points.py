@@ -81,16 +81,23 @@ def group(metrics: Iterable[Metric]) -> dict[str, Series]:
     return groups
 
 
-def history(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> list[Point]:
+Columns = tuple[list[int], list[int], list[float]]  # steps, timestamps, values
+
+
+def history(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> Columns:
     """The points of a series' chunks, ordered by step, timestamp and value, each once."""
-    steps, timestamps, values = array("q"), array("q"), array("d")
+    step_array, timestamp_array, value_array = array("q"), array("q"), array("d")
     for step_bytes, timestamp_bytes, value_bytes in chunks:
-        steps.frombytes(step_bytes)
-        timestamps.frombytes(timestamp_bytes)
-        values.frombytes(value_bytes)
+        step_array.frombytes(step_bytes)
+        timestamp_array.frombytes(timestamp_bytes)
+        value_array.frombytes(value_bytes)
     if _BIG_ENDIAN:
-        for column in (steps, timestamps, values):
+        for column in (step_array, timestamp_array, value_array):
             column.byteswap()
+    steps, timestamps, values = step_array.tolist(), timestamp_array.tolist(), value_array.tolist()
+    if _strictly_increasing(steps):
+        # The usual history, one point a step, logged in order: nothing to sort or merge.
+        return steps, timestamps, values
     points = list(zip(steps, timestamps, values))
     if any(map(math.isnan, values)):
         # NaN compares unequal to itself: one shared NaN object lets a repeated NaN point be
@@ -101,7 +108,17 @@ def history(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> list[Point]:
     else:
         points.sort()  # linear when the chunks are in order already, as they nearly always are
     # A point logged twice is kept once; dict keeps the first occurrence's position.
-    return list(dict.fromkeys(points)) if _has_repeats(points) else points
+    if _has_repeats(points):
+        points = list(dict.fromkeys(points))
+    if not points:
+        return [], [], []
+    steps_out, timestamps_out, values_out = map(list, zip(*points))
+    return steps_out, timestamps_out, values_out
+
+
+def _strictly_increasing(steps: list[int]) -> bool:
+    # Both checks run in C: sorting a sorted list is one pass, and a set finds repeats.
+    return steps == sorted(steps) and len(set(steps)) == len(steps)
 
 
 def _nan_as_zero(point: Point) -> tuple[int, int, float]:

@@ -26,6 +26,7 @@ from mltrail.entities import (
     LoggedModelOutput,
     LoggedModelStatus,
     Metric,
+    MetricHistory,
     PagedList,
     Param,
     Run,
@@ -226,19 +227,16 @@ class SqlTrackingStore(TrackingStore):
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
-        page = self.get_metric_history_points(run_id, key, max_results, page_token)
-        return PagedList(
-            [Metric(key, value, timestamp, step, run_id=run_id) for step, timestamp, value in page],
-            page.token,
-        )
+        page = self.get_metric_history_columns(run_id, key, max_results, page_token)
+        return PagedList(page.metrics(run_id), page.token)
 
-    def get_metric_history_points(
+    def get_metric_history_columns(
         self,
         run_id: str,
         key: str,
         max_results: int | None = None,
         page_token: str | None = None,
-    ) -> PagedList[tuple[int, int, float]]:
+    ) -> MetricHistory:
         limit = None if max_results is None else validate_max_results(max_results, 2**31 - 1)
         with self._read() as conn:
             return writes.metric_history(conn, run_id, key, limit, page_token)

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mltrail.entities import DatasetInput, Metric, PagedList, Param, RunTag
+from mltrail.entities import DatasetInput, Metric, MetricHistory, PagedList, Param, RunTag
 from mltrail.entities.search import decode_page_token, encode_page_token
 from mltrail.entities.validation import (
     MAX_DATASET_DIGEST_LENGTH,
@@ -151,10 +151,14 @@ def _driver_cursor(conn: Connection) -> Iterator[Any]:
         cursor.close()
 
 
-def metric_points(
-    conn: Connection, run_id: str, key: str
-) -> list[points.Point]:
-    """Every point of a run's metric as (step, timestamp, value), in history order."""
+def metric_history(
+    conn: Connection,
+    run_id: str,
+    key: str,
+    max_results: int | None,
+    page_token: str | None,
+) -> MetricHistory:
+    """A page of a run's metric history; all of it without ``max_results``."""
     runs.get(conn, run_id)
     key = validate_key(key, "metric key")
     chunks, series = schema.metric_chunks, schema.metric_series
@@ -168,25 +172,14 @@ def metric_points(
         .where(chunks.c.series_id == series_id)
         .order_by(chunks.c.chunk_id)
     )
-    return points.history(conn.execute(query))
-
-
-def metric_history(
-    conn: Connection,
-    run_id: str,
-    key: str,
-    max_results: int | None,
-    page_token: str | None,
-) -> PagedList[points.Point]:
-    """A page of a run's metric history as (step, timestamp, value); all of it without
-    ``max_results``."""
+    steps, timestamps, values = points.history(conn.execute(query))
     offset = decode_page_token(page_token)
-    history = metric_points(conn, run_id, key)
-    if max_results is None:
-        return PagedList(history[offset:] if offset else history, None)
-    page = history[offset : offset + max_results]
-    more = offset + max_results < len(history)
-    return PagedList(page, encode_page_token(offset + max_results) if more else None)
+    if max_results is None and not offset:
+        return MetricHistory(key, steps, timestamps, values)
+    end = len(steps) if max_results is None else offset + max_results
+    token = encode_page_token(end) if end < len(steps) else None
+    page = slice(offset, end)
+    return MetricHistory(key, steps[page], timestamps[page], values[page], token)
 
 
 def _limit(value: str | None, limit: int, field: str) -> None:
