@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltrail.entities import (
-    Dataset,
-    DatasetInput,
-    InputTag,
     LifecycleStage,
-    LoggedModelInput,
-    LoggedModelOutput,
     Metric,
     Run,
     RunData,
@@ -27,16 +22,10 @@ from mltrail.entities import (
 )
 from mltrail.entities.validation import validate_key, validate_run_id, validate_tag
 from mltrail.errors import InvalidArgument, NotFound
-from mltrail.storage.sql import experiments, model_links, schema
+from mltrail.storage.sql import experiments, model_links, run_rows, schema
 
 RUN_NAME_TAG = "mlflow.runName"
 _R = schema.runs
-_CHUNK = 500  # ids per IN (...) list, well under every backend's bound-parameter limit
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def create(
@@ -84,103 +73,47 @@ def create(
     return load(conn, [run_id])[0]
 
 
-def _info(row: sa.Row[tuple[object, ...]]) -> RunInfo:
-    return RunInfo(
-        run_id=row.run_uuid,
-        experiment_id=str(row.experiment_id),
-        run_name=row.name,
-        user_id=row.user_id,
-        status=row.status,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        artifact_uri=row.artifact_uri,
-        lifecycle_stage=row.lifecycle_stage,
-    )
-
-
 def metric_value(value: float, is_nan: bool) -> float:
     return math.nan if is_nan else float(value)
 
 
 def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """Whole runs for ``run_ids``, in that order; a few queries for any number of runs."""
-    rows: dict[str, sa.Row[tuple[object, ...]]] = {}
-    metrics: dict[str, list[Metric]] = {r: [] for r in run_ids}
-    params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
-    tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
-    inputs: dict[str, list[DatasetInput]] = {r: [] for r in run_ids}
-    model_inputs: dict[str, list[LoggedModelInput]] = {}
-    model_outputs: dict[str, list[LoggedModelOutput]] = {}
-    lm = schema.metric_series
-    for chunk in _chunks(run_ids):
-        # .all() fetches in one driver call; iterating a result fetches row by row.
-        for row in conn.execute(sa.select(_R).where(_R.c.run_uuid.in_(chunk))).all():
-            rows[row.run_uuid] = row
-        nan = math.nan
-        for run_id, key, value, is_nan, timestamp, step in conn.execute(
-            sa.select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.is_nan, lm.c.timestamp, lm.c.step)
-            .where(lm.c.run_uuid.in_(chunk))
-            .order_by(lm.c.run_uuid, lm.c.key)  # the unique index's order: no sort
-        ).all():
-            metrics[run_id].append(
+    with run_rows.gc_paused():
+        return build(run_rows.fetch(conn, run_ids))
+
+
+def build(rows: run_rows.RunRows) -> list[Run]:
+    """Entities from a page's rows."""
+    nan = math.nan
+    no_metrics: list[run_rows.MetricRow] = []
+    no_items: list[run_rows.ItemRow] = []
+    out = []
+    for run_id, experiment_id, *info in rows.infos:
+        metric_objs = tuple(
+            [
                 Metric(key, nan if is_nan else value, timestamp, step, run_id=run_id)
-            )
-        for table, target in ((schema.params, params), (schema.tags, tags)):
-            for run_id, key, value in conn.execute(
-                sa.select(table.c.run_uuid, table.c.key, table.c.value)
-                .where(table.c.run_uuid.in_(chunk))
-                .order_by(table.c.run_uuid, table.c.key)  # the primary key's order: no sort
-            ).all():
-                target[run_id][key] = value
-        _load_inputs(conn, chunk, inputs)
-        model_links.load_into(conn, chunk, model_inputs, model_outputs)
-    runs = []
-    for run_id in run_ids:
-        found = rows.get(run_id)
-        if found is None:
-            continue
+                for _, key, value, is_nan, timestamp, step in rows.metrics.get(run_id, no_metrics)
+            ]
+        )
         data = RunData(
-            metrics={m.key: m.value for m in metrics[run_id]},
-            params=params[run_id],
-            tags=tags[run_id],
-            metric_objs=tuple(metrics[run_id]),
+            metrics={m.key: m.value for m in metric_objs},
+            params={key: value for _, key, value in rows.params.get(run_id, no_items)},
+            tags={key: value for _, key, value in rows.tags.get(run_id, no_items)},
+            metric_objs=metric_objs,
         )
-        runs.append(
+        out.append(
             Run(
-                _info(found),
+                RunInfo(run_id, str(experiment_id), *info),
                 data,
-                RunInputs(tuple(inputs[run_id]), tuple(model_inputs.get(run_id, ()))),
-                RunOutputs(tuple(model_outputs.get(run_id, ()))),
+                RunInputs(
+                    tuple(rows.datasets.get(run_id, ())),
+                    tuple(rows.model_inputs.get(run_id, ())),
+                ),
+                RunOutputs(tuple(rows.model_outputs.get(run_id, ()))),
             )
         )
-    return runs
-
-
-def _load_inputs(
-    conn: Connection, run_ids: Sequence[str], out: dict[str, list[DatasetInput]]
-) -> None:
-    ri, ds, it = schema.run_inputs, schema.datasets, schema.input_tags
-    pairs = conn.execute(
-        sa.select(ri.c.run_uuid, ds).join(ds, ds.c.dataset_id == ri.c.dataset_id).where(
-            ri.c.run_uuid.in_(run_ids)
-        )
-    ).all()
-    if not pairs:
-        return
-    tag_rows: dict[tuple[str, str], list[InputTag]] = {}
-    for row in conn.execute(sa.select(it).where(it.c.run_uuid.in_(run_ids)).order_by(it.c.key)):
-        tag_rows.setdefault((row.run_uuid, row.dataset_id), []).append(InputTag(row.key, row.value))
-    for row in pairs:
-        dataset = Dataset(
-            name=row.name,
-            digest=row.digest,
-            source_type=row.source_type,
-            source=row.source,
-            schema=row.schema,
-            profile=row.profile,
-        )
-        tags = tuple(tag_rows.get((row.run_uuid, row.dataset_id), ()))
-        out[row.run_uuid].append(DatasetInput(dataset, tags))
+    return out
 
 
 def get(conn: Connection, run_id: str) -> Run:

@@ -18,7 +18,7 @@ from mltrail.entities.search import (
     parse_run_filter,
     parse_run_order_by,
 )
-from mltrail.storage.sql import runs, schema
+from mltrail.storage.sql import run_rows, runs, schema
 from mltrail.storage.sql.predicates import string_predicate
 
 _R = schema.runs
@@ -74,6 +74,20 @@ def _dataset_condition(clause: Comparison) -> sa.ColumnElement[bool]:
     return query.exists()
 
 
+def _cost(clause: Comparison) -> int:
+    """The order clauses are tested in, cheapest and most selective first: SQLite tests
+    correlated conditions in the order written, and stops at the first that fails. Column
+    tests cost nothing; equality on a param or tag usually keeps few runs; metric ranges
+    keep many. PostgreSQL plans the conditions itself."""
+    if clause.kind == "attribute":
+        return 0
+    if clause.kind in ("param", "tag") and clause.op in ("=", "IN"):
+        return 1
+    if clause.kind == "dataset":
+        return 2
+    return 3
+
+
 def condition(clause: Comparison) -> sa.ColumnElement[bool]:
     if clause.kind == "metric":
         return _metric_condition(clause)
@@ -120,6 +134,38 @@ def _ordering(
     return query, ordering
 
 
+def _page(
+    conn: Connection,
+    experiment_ids: Sequence[str],
+    filter_string: str | None,
+    view_type: ViewType,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> tuple[run_rows.RunRows, str | None]:
+    """One page of the search's runs, as rows, and the next page's token."""
+    clauses = parse_run_filter(filter_string)
+    orders = parse_run_order_by(order_by)
+    offset = decode_page_token(page_token)
+    ids = [int(i) for i in experiment_ids if str(i).isdigit()]
+    if not ids:
+        return run_rows.fetch(conn, [], []), None
+    stages = LifecycleStage.view_type_to_stages(view_type)
+    query: sa.Select[Any] = sa.select(*run_rows.INFO_COLUMNS).where(
+        _R.c.experiment_id.in_(ids), _R.c.lifecycle_stage.in_(stages)
+    )
+    for clause in sorted(clauses, key=_cost):
+        query = query.where(condition(clause))
+    query, ordering = _ordering(query, orders)
+    query = query.order_by(*ordering).offset(offset).limit(max_results + 1)
+    infos = [tuple(row) for row in conn.execute(query).all()]
+    token = None
+    if len(infos) > max_results:
+        infos = infos[:max_results]
+        token = encode_page_token(offset + max_results)
+    return run_rows.fetch(conn, [info[0] for info in infos], infos), token
+
+
 def search(
     conn: Connection,
     experiment_ids: Sequence[str],
@@ -129,23 +175,27 @@ def search(
     order_by: Sequence[str] | None,
     page_token: str | None,
 ) -> PagedList[Run]:
-    clauses = parse_run_filter(filter_string)
-    orders = parse_run_order_by(order_by)
-    offset = decode_page_token(page_token)
-    ids = [int(i) for i in experiment_ids if str(i).isdigit()]
-    if not ids:
-        return PagedList([], None)
-    stages = LifecycleStage.view_type_to_stages(view_type)
-    query = sa.select(_R.c.run_uuid).where(
-        _R.c.experiment_id.in_(ids), _R.c.lifecycle_stage.in_(stages)
-    )
-    for clause in clauses:
-        query = query.where(condition(clause))
-    query, ordering = _ordering(query, orders)
-    query = query.order_by(*ordering).offset(offset).limit(max_results + 1)
-    run_ids = [row[0] for row in conn.execute(query)]
-    token = None
-    if len(run_ids) > max_results:
-        run_ids = run_ids[:max_results]
-        token = encode_page_token(offset + max_results)
-    return PagedList(runs.load(conn, run_ids), token)
+    with run_rows.gc_paused():
+        rows, token = _page(
+            conn, experiment_ids, filter_string, view_type, max_results, order_by, page_token
+        )
+        return PagedList(runs.build(rows), token)
+
+
+def search_dicts(
+    conn: Connection,
+    experiment_ids: Sequence[str],
+    filter_string: str | None,
+    view_type: ViewType,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> PagedList[dict[str, Any]]:
+    """``search``'s page in the REST shape (each run's ``to_dict()``), without entities."""
+    with run_rows.gc_paused():
+        rows, token = _page(
+            conn, experiment_ids, filter_string, view_type, max_results, order_by, page_token
+        )
+        dicts = run_rows.to_dicts(rows)
+        del rows  # freed before the collector resumes, so that it never walks them
+    return PagedList(dicts, token)

@@ -256,6 +256,23 @@ class SqlTrackingStore(TrackingStore):
         with self._read() as conn:
             return search.search(conn, ids, filter_string, view, limit, order_by, page_token)
 
+    def search_run_dicts(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[dict[str, Any]]:
+        limit = validate_max_results(max_results)
+        view = ViewType.coerce(run_view_type)
+        ids = [str(i) for i in experiment_ids]
+        with self._read() as conn:
+            return search.search_dicts(
+                conn, ids, filter_string, view, limit, order_by, page_token
+            )
+
     # Maintenance
 
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
