@@ -45,6 +45,11 @@ _INFO_SQL = ", ".join(c.name for c in INFO_COLUMNS)
 _CHUNK = 500  # ids per IN (...) list, well under every SQLite build's bound-parameter limit
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
+_LINKS_USED = (
+    "SELECT EXISTS (SELECT 1 FROM run_inputs), EXISTS (SELECT 1 FROM run_model_inputs),"
+    " EXISTS (SELECT 1 FROM run_model_outputs)"
+)
+
 Info = tuple[Any, ...]  # the INFO_COLUMNS of one run
 MetricRow = tuple[str, str, float, bool, int, int]  # run id, key, value, is_nan, timestamp, step
 ItemRow = tuple[str, str, str]  # run id, key, value
@@ -140,6 +145,8 @@ def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
 def fetch(conn: Connection, run_ids: Sequence[str], infos: Sequence[Info] | None = None) -> RunRows:
     """Every row of ``run_ids``; ``infos``, when the caller has read them already, are kept
     (and their runs are those read)."""
+    if not run_ids:
+        return RunRows([], {}, {}, {}, {}, {}, {})
     with _cursor(conn) as cursor:
         reader = _Reader(conn, cursor, run_ids)
         if infos is None:
@@ -164,19 +171,24 @@ def fetch(conn: Connection, run_ids: Sequence[str], infos: Sequence[Info] | None
             )
             for table in ("params", "tags")
         )
-        datasets = _datasets(reader)
+        # Most stores never log datasets or models: one probe spares three lookups then.
+        cursor.execute(_LINKS_USED)
+        inputs_used, model_inputs_used, model_outputs_used = cursor.fetchone()
+        datasets = _datasets(reader) if inputs_used else {}
         model_inputs: dict[str, list[LoggedModelInput]] = {}
-        for run_id, model_id in reader.rows(
-            "SELECT run_uuid, model_id FROM run_model_inputs", "run_uuid", "ORDER BY model_id"
-        ):
-            model_inputs.setdefault(run_id, []).append(LoggedModelInput(model_id))
+        if model_inputs_used:
+            for run_id, model_id in reader.rows(
+                "SELECT run_uuid, model_id FROM run_model_inputs", "run_uuid", "ORDER BY model_id"
+            ):
+                model_inputs.setdefault(run_id, []).append(LoggedModelInput(model_id))
         model_outputs: dict[str, list[LoggedModelOutput]] = {}
-        for run_id, model_id, step in reader.rows(
-            "SELECT run_uuid, model_id, step FROM run_model_outputs",
-            "run_uuid",
-            "ORDER BY step, model_id",
-        ):
-            model_outputs.setdefault(run_id, []).append(LoggedModelOutput(model_id, step))
+        if model_outputs_used:
+            for run_id, model_id, step in reader.rows(
+                "SELECT run_uuid, model_id, step FROM run_model_outputs",
+                "run_uuid",
+                "ORDER BY step, model_id",
+            ):
+                model_outputs.setdefault(run_id, []).append(LoggedModelOutput(model_id, step))
     return RunRows(list(infos), metrics, params, tags, datasets, model_inputs, model_outputs)
 
 
@@ -206,6 +218,7 @@ def _datasets(reader: _Reader) -> dict[str, list[DatasetInput]]:
 
 
 def _wire_float(value: float, is_nan: bool) -> float | str:
+    """A metric value as MLflow's JSON writes it: NaN and the infinities as strings."""
     if is_nan:
         return "NaN"
     if value == math.inf:
@@ -218,6 +231,10 @@ def _wire_float(value: float, is_nan: bool) -> float | str:
 def to_dicts(rows: RunRows) -> list[dict[str, Any]]:
     """The REST shape of each run, ``Run.to_dict()``'s, built straight from the rows (a page
     of a thousand runs is tens of thousands of dicts: no entities in between)."""
+    inf = math.inf
+    metrics_of, params_of, tags_of = rows.metrics.get, rows.params.get, rows.tags.get
+    datasets_of = rows.datasets.get
+    model_inputs_of, model_outputs_of = rows.model_inputs.get, rows.model_outputs.get
     out = []
     for run_id, experiment_id, name, user_id, status, start, end, uri, stage in rows.infos:
         info: dict[str, Any] = {
@@ -235,31 +252,35 @@ def to_dicts(rows: RunRows) -> list[dict[str, Any]]:
         if end is not None:
             info["end_time"] = end
         data: dict[str, Any] = {}
-        metrics = rows.metrics.get(run_id)
+        metrics = metrics_of(run_id)
         if metrics:
             data["metrics"] = [
                 {
                     "key": key,
-                    "value": _wire_float(value, is_nan),
+                    "value": value
+                    if -inf < value < inf and not is_nan
+                    else _wire_float(value, is_nan),
                     "timestamp": timestamp,
                     "step": step,
                     "run_id": run_id,
                 }
                 for _, key, value, is_nan, timestamp, step in metrics
             ]
-        for field in ("params", "tags"):
-            items = getattr(rows, field).get(run_id)
-            if items:
-                data[field] = [{"key": key, "value": value} for _, key, value in items]
+        params = params_of(run_id)
+        if params:
+            data["params"] = [{"key": key, "value": value} for _, key, value in params]
+        tags = tags_of(run_id)
+        if tags:
+            data["tags"] = [{"key": key, "value": value} for _, key, value in tags]
         inputs: dict[str, Any] = {}
-        datasets = rows.datasets.get(run_id)
+        datasets = datasets_of(run_id)
         if datasets:
             inputs["dataset_inputs"] = [d.to_dict() for d in datasets]
-        model_inputs = rows.model_inputs.get(run_id)
+        model_inputs = model_inputs_of(run_id)
         if model_inputs:
             inputs["model_inputs"] = [m.to_dict() for m in model_inputs]
         outputs: dict[str, Any] = {}
-        model_outputs = rows.model_outputs.get(run_id)
+        model_outputs = model_outputs_of(run_id)
         if model_outputs:
             outputs["model_outputs"] = [m.to_dict() for m in model_outputs]
         out.append({"info": info, "data": data, "inputs": inputs, "outputs": outputs})
