@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mltrail.entities import Metric
+from mltrail.entities import Metric, MetricColumns
 from mltrail.errors import InvalidArgument
 from mltrail.storage.sql import points
 
@@ -74,3 +74,29 @@ def test_grouping_checks_every_point(metric: Metric, message: str) -> None:
 def test_numbers_of_other_types_are_converted() -> None:
     (series,) = points.group([Metric("m", 3, 1, 0)]).values()
     assert series.values == [3.0] and type(series.values[0]) is float
+
+
+def test_columns_are_grouped_by_key_across_columns() -> None:
+    groups = points.from_columns(
+        [
+            MetricColumns("a", [0, 1], [5, 6], [0.5, 1.5]),
+            MetricColumns("b", [0], [5], [2.0]),
+            MetricColumns("a", [2], [7], [math.nan]),
+        ]
+    )
+    assert list(groups) == ["a", "b"]
+    assert groups["a"].steps == [0, 1, 2] and groups["a"].timestamps == [5, 6, 7]
+    assert groups["a"].values[:2] == [0.5, 1.5] and math.isnan(groups["a"].values[2])
+
+
+def test_columns_that_fail_the_quick_checks_go_point_by_point() -> None:
+    (converted,) = points.from_columns([MetricColumns("m", [0, 1], [5, 6], [1, 2.5])]).values()
+    assert converted.values == [1.0, 2.5] and type(converted.values[0]) is float
+    for bad, message in [
+        (MetricColumns("m", [0], [-1], [1.0]), "timestamp"),
+        (MetricColumns("m", [0], [1], ["x"]), "must be a number"),  # type: ignore[list-item]
+        (MetricColumns("m/../x", [0], [1], [1.0]), "metric key"),
+        (MetricColumns("m", [0, 1], [1], [1.0]), "differ in length"),
+    ]:
+        with pytest.raises(InvalidArgument, match=message):
+            points.from_columns([bad])

@@ -16,6 +16,7 @@ from mltrail.entities import (
     InputTag,
     LifecycleStage,
     Metric,
+    MetricColumns,
     Param,
     RunTag,
     ViewType,
@@ -372,3 +373,30 @@ def test_purged_experiment_frees_its_name(store: SqlTrackingStore) -> None:
     store.purge_run(run_id)
     store.purge_experiment(experiment_id)
     assert store.create_experiment("reuse") != experiment_id
+
+
+def test_metric_columns_log_like_a_batch_of_metrics(store: SqlTrackingStore) -> None:
+    run_id = _run(store)
+    store.log_metric_columns(
+        run_id,
+        [MetricColumns("loss", [0, 1, 2], [10, 11, 12], [0.9, 0.5, 0.25]), MetricColumns("acc", [0], [10], [1])],
+        params=[Param("lr", "0.1")],
+        tags=[RunTag("mlflow.runName", "columns")],
+    )
+    run = store.get_run(run_id)
+    assert run.data.metrics == {"loss": 0.25, "acc": 1.0}
+    assert run.data.params == {"lr": "0.1"} and run.info.run_name == "columns"
+    assert [m.step for m in store.get_metric_history(run_id, "loss")] == [0, 1, 2]
+
+
+def test_metric_columns_with_a_bad_point_store_nothing(store: SqlTrackingStore) -> None:
+    run_id = _run(store)
+    good = MetricColumns("a", list(range(500)), [1] * 500, [0.0] * 500)
+    bad = MetricColumns("b", [0], [-5], [1.0])
+    with pytest.raises(InvalidArgument, match="timestamp"):
+        store.log_metric_columns(run_id, [good, bad], params=[Param("p", "1")])
+    too_many = MetricColumns("a", list(range(1001)), [1] * 1001, [0.0] * 1001)
+    with pytest.raises(InvalidArgument, match="1000"):
+        store.log_metric_columns(run_id, [too_many])
+    run = store.get_run(run_id)
+    assert run.data.metrics == {} and run.data.params == {}

@@ -10,7 +10,7 @@ from mltrail.entities.logged_model import (
     LoggedModelOutput,
     LoggedModelStatus,
 )
-from mltrail.entities.metric import Metric, MetricHistory, Param, RunTag
+from mltrail.entities.metric import Metric, MetricColumns, MetricHistory, Param, RunTag
 from mltrail.entities.paged import PagedList
 from mltrail.entities.run import Run, RunData, RunInfo, RunInputs, RunOutputs
 
@@ -27,6 +27,7 @@ __all__ = [
     "LoggedModelOutput",
     "LoggedModelStatus",
     "Metric",
+    "MetricColumns",
     "MetricHistory",
     "PagedList",
     "Param",

@@ -64,16 +64,14 @@ class Metric:
 
 
 @dataclasses.dataclass(frozen=True)
-class MetricHistory:
-    """A page of one metric's history as three parallel columns, in history order (step,
-    then timestamp, then value). Histories run to millions of points: columns cost a
-    fraction of one ``Metric`` per point, and the server writes its JSON from them."""
+class MetricColumns:
+    """Points of one metric as three parallel columns. Histories run to millions of points and
+    batches to thousands: columns cost a fraction of one ``Metric`` per point."""
 
     key: str
     steps: list[int]
     timestamps: list[int]
     values: list[float]
-    token: str | None = None  # the next page's, if there is one
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -84,6 +82,14 @@ class MetricHistory:
             Metric(key, value, timestamp, step, run_id=run_id)
             for step, timestamp, value in zip(self.steps, self.timestamps, self.values)
         ]
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricHistory(MetricColumns):
+    """A page of one metric's history, in history order (step, then timestamp, then value);
+    the server writes its get-history JSON straight from the columns."""
+
+    token: str | None = None  # the next page's, if there is one
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mltrail.entities import Metric, Param, RunTag
+from mltrail.entities import Metric, MetricColumns, Param, RunTag
 from mltrail.errors import InvalidArgument
 
 _SPECIAL = {
@@ -132,13 +132,49 @@ def _pair(item: Any, field: str, cls: type[Param] | type[RunTag], value_required
     return cls(key, value or "")
 
 
-def parse_log_batch(data: dict[str, Any]) -> tuple[str, list[Metric], list[Param], list[RunTag]]:
+def _columns(items: list[Any]) -> list[MetricColumns] | None:
+    """The points grouped by key, as columns, when every one is a plain point (as ``_metric``
+    defines it); None as soon as one is not, and the batch goes point by point instead."""
+    groups: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    for item in items:
+        if type(item) is not dict:
+            return None
+        key = item.get("key")
+        value = item.get("value")
+        timestamp = item.get("timestamp")
+        step = item.get("step", 0)
+        if not (
+            type(key) is str
+            and type(value) is float
+            and type(timestamp) is int
+            and type(step) is int
+            and len(item) == (4 if "step" in item else 3)
+        ):
+            return None
+        columns = groups.get(key)
+        if columns is None:
+            columns = groups[key] = ([], [], [])
+        columns[0].append(step)
+        columns[1].append(timestamp)
+        columns[2].append(value)
+    return [MetricColumns(key, *columns) for key, columns in groups.items()]
+
+
+def parse_log_batch(
+    data: dict[str, Any],
+) -> tuple[str, list[Metric] | list[MetricColumns], list[Param], list[RunTag]]:
+    """The run id, metrics, params and tags of a log-batch body. Metrics come as columns
+    (``MetricColumns``, for ``TrackingStore.log_metric_columns``) when every point is plain,
+    as they nearly always are, and as one ``Metric`` each otherwise."""
     run_id = data.get("run_id", data.get("runId", data.get("run_uuid", data.get("runUuid"))))
     if run_id is None:
         raise _missing("run_id")
     if not isinstance(run_id, str):
         raise _invalid("run_id", run_id, "must be a string")
-    metrics = [_metric(item, i) for i, item in enumerate(_list(data, "metrics"))]
+    items = _list(data, "metrics")
+    metrics: list[Metric] | list[MetricColumns] | None = _columns(items)
+    if metrics is None:
+        metrics = [_metric(item, i) for i, item in enumerate(items)]
     params = [_pair(p, f"params[{i}]", Param, True) for i, p in enumerate(_list(data, "params"))]
     tags = [_pair(t, f"tags[{i}]", RunTag, False) for i, t in enumerate(_list(data, "tags"))]
     return run_id, metrics, params, tags

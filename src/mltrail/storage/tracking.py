@@ -19,6 +19,7 @@ from mltrail.entities import (
     LoggedModelOutput,
     LoggedModelStatus,
     Metric,
+    MetricColumns,
     MetricHistory,
     PagedList,
     Param,
@@ -112,6 +113,18 @@ class TrackingStore(abc.ABC):
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Log everything in one transaction, or nothing."""
+
+    def log_metric_columns(
+        self,
+        run_id: str,
+        columns: Sequence[MetricColumns],
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """``log_batch`` for points that arrive as columns (the server's log-batch): the same
+        checks, limits and single transaction. A store may take them without building a
+        ``Metric`` per point; this default builds them."""
+        self.log_batch(run_id, [m for c in columns for m in c.metrics()], params, tags)
 
     @abc.abstractmethod
     def delete_tag(self, run_id: str, key: str) -> None: ...

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,6 +15,7 @@ from mltrail.entities import (
     InputTag,
     LoggedModelInput,
     Metric,
+    MetricColumns,
     Param,
     RunStatus,
     RunTag,
@@ -158,7 +157,10 @@ def log_batch(data: Annotated[Any, Depends(_json_body)], store: Store) -> FastJS
     if not isinstance(data, dict):
         raise InvalidArgument("The request body must be a JSON object")
     run_id, metrics, params, tags = parse_log_batch(data)
-    store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+    if metrics and isinstance(metrics[0], MetricColumns):
+        store.log_metric_columns(run_id, metrics, params, tags)
+    else:
+        store.log_batch(run_id, cast("list[Metric]", metrics), params, tags)
     return empty()
 
 

@@ -16,8 +16,9 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 
-from mltrail.entities import Metric
+from mltrail.entities import Metric, MetricColumns
 from mltrail.entities.validation import MAX_INT64, known_keys, validate_metric
+from mltrail.errors import InvalidArgument
 
 Point = tuple[int, int, float]  # step, timestamp, value
 
@@ -80,6 +81,46 @@ def group(metrics: Iterable[Metric]) -> dict[str, Series]:
         series.values.append(value)
     return groups
 
+
+def from_columns(columns: Iterable[MetricColumns]) -> dict[str, Series]:
+    """Check points given as columns and group them by key, as ``group`` does for entities.
+
+    The checks run a column at a time, in C (the types present, the lowest and highest
+    numbers); a column that fails them goes through ``group`` point by point, which names the
+    bad point or converts what it may (an integer value, say).
+    """
+    groups: dict[str, Series] = {}
+    for column in columns:
+        key, steps, timestamps, values = column.key, column.steps, column.timestamps, column.values
+        if not (len(steps) == len(timestamps) == len(values)):
+            raise InvalidArgument(
+                f"Metric '{key}': its steps, timestamps and values differ in length"
+            )
+        if not steps:
+            continue
+        if not (
+            type(key) is str
+            and key in _KNOWN_KEYS
+            and set(map(type, values)) == _FLOAT
+            and set(map(type, steps)) == _INT
+            and set(map(type, timestamps)) == _INT
+            and 0 <= min(timestamps)
+            and max(timestamps) <= MAX_INT64
+            and -MAX_INT64 <= min(steps)
+            and max(steps) <= MAX_INT64
+        ):
+            ((key, checked),) = group(column.metrics()).items()
+            steps, timestamps, values = checked.steps, checked.timestamps, checked.values
+        series = groups.get(key)
+        if series is None:
+            series = groups[key] = Series()
+        series.steps.extend(steps)
+        series.timestamps.extend(timestamps)
+        series.values.extend(values)
+    return groups
+
+
+_FLOAT, _INT = {float}, {int}
 
 Columns = tuple[list[int], list[int], list[float]]  # steps, timestamps, values
 

@@ -26,6 +26,7 @@ from mltrail.entities import (
     LoggedModelOutput,
     LoggedModelStatus,
     Metric,
+    MetricColumns,
     MetricHistory,
     PagedList,
     Param,
@@ -210,6 +211,21 @@ class SqlTrackingStore(TrackingStore):
         self._retrying(
             lambda c: writes.log_batch(
                 c, run_id, metrics, params, tags, truncate=self.truncate_long_values
+            )
+        )
+
+    def log_metric_columns(
+        self,
+        run_id: str,
+        columns: Sequence[MetricColumns],
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        if not (columns or params or tags):
+            return
+        self._retrying(
+            lambda c: writes.log_batch(
+                c, run_id, columns, params, tags, truncate=self.truncate_long_values
             )
         )
 

@@ -6,12 +6,20 @@ import math
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mltrail.entities import DatasetInput, Metric, MetricHistory, PagedList, Param, RunTag
+from mltrail.entities import (
+    DatasetInput,
+    Metric,
+    MetricColumns,
+    MetricHistory,
+    PagedList,
+    Param,
+    RunTag,
+)
 from mltrail.entities.search import decode_page_token, encode_page_token
 from mltrail.entities.validation import (
     MAX_DATASET_DIGEST_LENGTH,
@@ -37,24 +45,31 @@ from mltrail.storage.sql import params as immutable_params
 def log_batch(
     conn: Connection,
     run_id: str,
-    metrics: Sequence[Metric],
+    metrics: Sequence[Metric] | Sequence[MetricColumns],
     params: Sequence[Param],
     tags: Sequence[RunTag],
     *,
     truncate: bool,
 ) -> None:
-    validate_batch_sizes(len(metrics), len(params), len(tags))
+    """One batch in the caller's transaction; ``metrics`` are entities, or columns of points."""
+    entities: Sequence[Metric] = ()
+    columns: Sequence[MetricColumns] = ()
+    if metrics and isinstance(metrics[0], MetricColumns):
+        columns = cast("Sequence[MetricColumns]", metrics)
+    else:
+        entities = cast("Sequence[Metric]", metrics)
+    validate_batch_sizes(sum(len(c) for c in columns) + len(entities), len(params), len(tags))
     checked_params = _check_params(params, truncate)
     checked_tags = dict(validate_tag(t.key, t.value, truncate=truncate) for t in tags)
-    series = points.group(metrics)
+    series = points.from_columns(columns) if columns else points.group(entities)
     runs.require_active(conn, run_id)
     if checked_params:
         _insert_params(conn, run_id, checked_params)
     if checked_tags:
         runs.set_tags(conn, run_id, checked_tags, sync_name=True)
-    if series and any(m.model_id for m in metrics):
+    if entities and any(m.model_id for m in entities):
         # Points logged for a model are kept for it too (a rare path, off the hot one).
-        logged_models.log_model_metrics(conn, run_id, metrics)
+        logged_models.log_model_metrics(conn, run_id, entities)
     if series:
         _insert_points(conn, run_id, series)
 
