@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from mltrail.entities import (
     RunTag,
     ViewType,
 )
-from mltrail.errors import AlreadyExists, InvalidArgument, NotFound
+from mltrail.errors import AlreadyExists, InvalidArgument, NotFound, TemporarilyUnavailable
+from mltrail.storage.sql import engine as sql_engine
+from mltrail.storage.sql import store as sql_store
 from mltrail.storage.sql.engine import create_engine
 from mltrail.storage.sql.migrate import HEAD_REVISION, current_revision, ensure_schema
 from mltrail.storage.sql.store import SqlTrackingStore
@@ -400,3 +403,28 @@ def test_metric_columns_with_a_bad_point_store_nothing(store: SqlTrackingStore) 
         store.log_metric_columns(run_id, [too_many])
     run = store.get_run(run_id)
     assert run.data.metrics == {} and run.data.params == {}
+
+
+def test_a_write_blocked_past_the_busy_timeout_is_temporarily_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock is taken on the driver's connection (BEGIN IMMEDIATE): its "locked" error must
+    still reach the caller as TemporarilyUnavailable, after the store's retries, not raw."""
+    monkeypatch.setattr(sql_engine, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(sql_store, "_LOCK_RETRIES", 2)
+    path = tmp_path / "locked.db"
+    engine = create_engine(f"sqlite:///{path}")
+    ensure_schema(engine, ROOT)
+    store = SqlTrackingStore(engine, ROOT)
+    run_id = _run(store)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TemporarilyUnavailable, match="busy"):
+            store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+        holder.execute("ROLLBACK")
+        store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+        assert store.get_run(run_id).data.metrics == {"m": 1.0}
+    finally:
+        holder.close()
+        engine.dispose()

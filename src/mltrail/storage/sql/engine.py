@@ -8,6 +8,8 @@ locked", whatever the timeout, when another process writes first.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -95,9 +97,25 @@ def _sqlite_engine(url: sa.URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("mltrail_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # Straight to the driver: this runs for every transaction. (A write waits here for
+        # the lock, up to the busy timeout; driver_cursor turns "locked" into SQLAlchemy's
+        # OperationalError, which the store retries.)
+        write = conn.get_execution_options().get("mltrail_write")
+        with driver_cursor(conn) as cursor:
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """A cursor of the driver's connection, in the transaction ``conn`` has begun; its errors
+    come out as SQLAlchemy's, as the store's error handling expects."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()

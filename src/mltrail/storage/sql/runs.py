@@ -23,6 +23,7 @@ from mltrail.entities import (
 from mltrail.entities.validation import validate_key, validate_run_id, validate_tag
 from mltrail.errors import InvalidArgument, NotFound
 from mltrail.storage.sql import experiments, model_links, run_rows, schema
+from mltrail.storage.sql.engine import driver_cursor
 
 RUN_NAME_TAG = "mlflow.runName"
 _R = schema.runs
@@ -131,15 +132,19 @@ def _looks_like_run_id(run_id: str) -> bool:
     return True
 
 
-# Built once: every write checks its run first.
-_STAGE_OF_RUN = sa.select(_R.c.lifecycle_stage).where(_R.c.run_uuid == sa.bindparam("run_id"))
+_STAGE_OF_RUN = "SELECT lifecycle_stage FROM runs WHERE run_uuid = {}"
 
 
 def require_active(conn: Connection, run_id: str) -> None:
     """Writes go to runs that exist and are not deleted (finished runs take writes)."""
     stage = None
     if _looks_like_run_id(run_id):
-        stage = conn.execute(_STAGE_OF_RUN, {"run_id": run_id}).scalar()
+        # On the driver's cursor: every write checks its run first.
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        with driver_cursor(conn) as cursor:
+            cursor.execute(_STAGE_OF_RUN.format(marker), (run_id,))
+            row = cursor.fetchone()
+        stage = None if row is None else row[0]
     if stage is None:
         raise NotFound(f"Run with id={run_id} not found")
     if stage != LifecycleStage.ACTIVE:

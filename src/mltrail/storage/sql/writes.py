@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -39,6 +38,7 @@ from mltrail.entities.validation import (
 )
 from mltrail.errors import InvalidArgument
 from mltrail.storage.sql import logged_models, points, runs, schema
+from mltrail.storage.sql.engine import driver_cursor
 from mltrail.storage.sql import params as immutable_params
 
 
@@ -129,7 +129,7 @@ def _insert_points(conn: Connection, run_id: str, groups: dict[str, points.Serie
         latest.append((run_id, key, 0.0 if nan else value, nan, timestamp, step))
     style = conn.dialect.paramstyle
     marker = _PLACEHOLDERS[style]
-    with _driver_cursor(conn) as cursor:
+    with driver_cursor(conn) as cursor:
         cursor.executemany(_statement(_NEW_SERIES, style, 6), latest)
         keys = list(groups)
         marks = [marker.format(i + 1) for i in range(len(keys) + 1)]
@@ -150,20 +150,6 @@ def _insert_points(conn: Connection, run_id: str, groups: dict[str, points.Serie
                 for _, key, value, nan, ts, step in latest
             ],
         )
-
-
-@contextmanager
-def _driver_cursor(conn: Connection) -> Iterator[Any]:
-    """A cursor of the driver's connection, in the transaction ``conn`` has begun; its errors
-    come out as SQLAlchemy's, as the store's error handling expects."""
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        yield cursor
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
 
 
 def metric_history(
