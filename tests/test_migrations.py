@@ -136,3 +136,52 @@ def test_0003_downgrades_back_to_one_row_per_point(engine: sa.Engine) -> None:
         key=lambda r: (r[0], r[1], r[2], r[3]),
     )
     assert got == expected
+
+
+def _shape(engine: sa.Engine) -> dict[str, object]:
+    """Everything the inspector reports of each table, normalised for comparison."""
+    out: dict[str, object] = {}
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for table in sorted(inspector.get_table_names()):
+            out[table] = {
+                "columns": [
+                    (c["name"], type(c["type"]).__name__, c["nullable"])
+                    for c in inspector.get_columns(table)
+                ],
+                "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+                "foreign_keys": sorted(
+                    (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                    for f in inspector.get_foreign_keys(table)
+                ),
+                "indexes": sorted(
+                    (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                    for i in inspector.get_indexes(table)
+                ),
+                "unique": sorted(
+                    tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
+                ),
+            }
+    return out
+
+
+def test_a_new_database_gets_the_schema_the_migrations_build(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A new database is created from the models in one go; an old one is migrated. Both
+    must end with the very same tables, columns, keys and indexes."""
+    created = create_engine(f"sqlite:///{tmp_path / 'created.db'}")
+    migrated = create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        ensure_schema(created, ROOT)  # empty: the one-go path
+        _migrate(migrated, "0001")  # not empty: Alembic's path from here
+        ensure_schema(migrated, ROOT)
+        for engine in (created, migrated):
+            with engine.connect() as conn:
+                assert current_revision(conn) == HEAD_REVISION
+        assert _shape(created) == _shape(migrated)
+        store = SqlTrackingStore(created, ROOT)
+        assert store.get_experiment("0").name == "Default"
+    finally:
+        created.dispose()
+        migrated.dispose()

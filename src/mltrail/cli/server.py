@@ -141,6 +141,7 @@ def _run(
         workers=workers,
         log_level=log_level,
         lifespan="off",
+        ws="none",  # no WebSocket endpoints: skip importing a WebSocket protocol at start
         timeout_keep_alive=30,
     )
     server = uvicorn.Server(uv_config)
