@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mltrail.entities import (
@@ -27,6 +26,7 @@ from mltrail.entities import (
 )
 from mltrail.errors import InvalidArgument
 from mltrail.storage.sql import schema
+from mltrail.storage.sql.engine import driver_cursor
 
 _R = schema.runs
 # In RunInfo's field order, so that a row is RunInfo's arguments (experiment_id aside).
@@ -88,20 +88,6 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-@contextmanager
-def _cursor(conn: Connection) -> Iterator[Any]:
-    """A cursor of the driver's connection, in the transaction ``conn`` has begun; its errors
-    come out as SQLAlchemy's, as the store's error handling expects."""
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        yield cursor
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
-
-
 class _Reader:
     """Runs ``SELECT ... WHERE <alias>.run_uuid IN <ids>`` statements for a set of ids: one
     array parameter on PostgreSQL, lists of placeholders in chunks elsewhere."""
@@ -147,7 +133,7 @@ def fetch(conn: Connection, run_ids: Sequence[str], infos: Sequence[Info] | None
     (and their runs are those read)."""
     if not run_ids:
         return RunRows([], {}, {}, {}, {}, {}, {})
-    with _cursor(conn) as cursor:
+    with driver_cursor(conn) as cursor:
         reader = _Reader(conn, cursor, run_ids)
         if infos is None:
             found = {
