@@ -17,10 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mltrail import MltrailClient
 from mltrail.errors import MltrailError
 from mltrail.settings import Settings
+from mltrail.storage.sql.engine import create_engine
+from mltrail.storage.sql.migrate import ensure_schema
+from mltrail.storage.sql.store import SqlTrackingStore
 from mltrail.storage.uri import close_all
 from mltrail.tracking.fluent import Session, use_session
 
@@ -36,6 +40,36 @@ def close_session(session: Session) -> None:
             client.close()
         except MltrailError:
             pass
+
+
+ROOT = "file:///artifacts"  # the artifact root of the SQL stores below (never written to)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, then a database on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgres_db_url")
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An engine on ``database_url``, schema not created."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlTrackingStore]:
+    """The SQL store on ``database_url``, its schema created."""
+    engine = create_engine(database_url)
+    ensure_schema(engine, ROOT)
+    store = SqlTrackingStore(engine, ROOT)
+    yield store
+    store.close()
 
 
 @pytest.fixture

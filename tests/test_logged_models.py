@@ -7,15 +7,15 @@ import base64
 import json
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from fixtures_tracking import ROOT
+
 from mltrail.entities import (
-    LifecycleStage,
     LoggedModel,
     LoggedModelInput,
     LoggedModelOutput,
@@ -25,31 +25,10 @@ from mltrail.entities import (
     Run,
 )
 from mltrail.errors import InvalidArgument, NotFound
-from mltrail.storage.sql.engine import create_engine
 from mltrail.storage.sql.migrate import HEAD_REVISION, current_revision, ensure_schema
 from mltrail.storage.sql.store import SqlTrackingStore
 
-ROOT = "file:///artifacts"
 API = "/api/2.0/mlflow"
-
-
-def _url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("postgres_db_url")
-    return url
-
-
-DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=DATABASES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    engine = create_engine(_url(request, tmp_path))
-    ensure_schema(engine, ROOT)
-    store = SqlTrackingStore(engine, ROOT)
-    yield store
-    store.close()
 
 
 def _run(store: SqlTrackingStore, experiment_id: str = "0") -> str:
@@ -61,13 +40,6 @@ def _ids(models: list[LoggedModel]) -> list[str]:
 
 
 # Schema
-
-
-@pytest.fixture(params=DATABASES)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = create_engine(_url(request, tmp_path))
-    yield engine
-    engine.dispose()
 
 
 def test_a_0001_database_is_migrated_to_the_logged_model_tables(engine: sa.Engine) -> None:

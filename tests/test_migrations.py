@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,24 +11,12 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from fixtures_tracking import ROOT
+
 from mltrail.entities import Metric
 from mltrail.storage.sql.engine import create_engine
 from mltrail.storage.sql.migrate import HEAD_REVISION, current_revision, ensure_schema
 from mltrail.storage.sql.store import SqlTrackingStore
-
-ROOT = "file:///artifacts"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_db_url")
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-
 
 def _migrate(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
     with engine.begin() as conn:
@@ -165,9 +152,7 @@ def _shape(engine: sa.Engine) -> dict[str, object]:
     return out
 
 
-def test_a_new_database_gets_the_schema_the_migrations_build(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+def test_a_new_database_gets_the_schema_the_migrations_build(tmp_path: Path) -> None:
     """A new database is created from the models in one go; an old one is migrated. Both
     must end with the very same tables, columns, keys and indexes."""
     created = create_engine(f"sqlite:///{tmp_path / 'created.db'}")

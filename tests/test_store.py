@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from fixtures_tracking import ROOT
 
 from mltrail.entities import (
     Dataset,
@@ -28,22 +29,6 @@ from mltrail.storage.sql import store as sql_store
 from mltrail.storage.sql.engine import create_engine
 from mltrail.storage.sql.migrate import HEAD_REVISION, current_revision, ensure_schema
 from mltrail.storage.sql.store import SqlTrackingStore
-
-ROOT = "file:///artifacts"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    if request.param == "sqlite":
-        uri = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        uri = request.getfixturevalue("postgres_db_url")
-    engine = create_engine(uri)
-    ensure_schema(engine, ROOT)
-    store = SqlTrackingStore(engine, ROOT)
-    yield store
-    store.close()
-
 
 def _run(store: SqlTrackingStore, experiment_id: str = "0", **kwargs: object) -> str:
     run = store.create_run(experiment_id, "alice", 1000, **kwargs)  # type: ignore[arg-type]

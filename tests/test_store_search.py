@@ -6,8 +6,6 @@ entities, so both are checked against the entities' own ``to_dict``."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,26 +21,8 @@ from mltrail.entities import (
     RunTag,
     ViewType,
 )
-from mltrail.storage.sql.engine import create_engine
-from mltrail.storage.sql.migrate import ensure_schema
 from mltrail.storage.sql.store import SqlTrackingStore
 from mltrail.storage.tracking import TrackingStore
-
-ROOT = "file:///artifacts"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    if request.param == "sqlite":
-        uri = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        uri = request.getfixturevalue("postgres_db_url")
-    engine = create_engine(uri)
-    ensure_schema(engine, ROOT)
-    store = SqlTrackingStore(engine, ROOT)
-    yield store
-    store.close()
-
 
 def _varied_runs(store: SqlTrackingStore) -> list[str]:
     """Runs with every part a run can have, and runs with almost nothing."""
