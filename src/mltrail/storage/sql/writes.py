@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,7 +14,6 @@ from mltrail.entities import (
     Metric,
     MetricColumns,
     MetricHistory,
-    PagedList,
     Param,
     RunTag,
 )
@@ -28,11 +26,8 @@ from mltrail.entities.validation import (
     MAX_DATASET_SOURCE_LENGTH,
     MAX_INPUT_TAG_KEY_LENGTH,
     MAX_INPUT_TAG_VALUE_LENGTH,
-    MAX_INT64,
-    known_keys,
     validate_batch_sizes,
     validate_key,
-    validate_metric,
     validate_param,
     validate_tag,
 )
