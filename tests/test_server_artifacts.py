@@ -110,7 +110,14 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15) ->
 
 
 def temp_files(top: Path) -> list[Path]:
-    return [path for path in top.rglob("*") if path.name.startswith(TEMP_PREFIX)]
+    # os.walk, not rglob: the server may remove the directories it made, the root included,
+    # while the walk is under way, and os.walk skips a directory that has gone.
+    return [
+        Path(folder, name)
+        for folder, dirs, files in os.walk(top)
+        for name in dirs + files
+        if name.startswith(TEMP_PREFIX)
+    ]
 
 
 def create_run(client: httpx.Client, server: RunningServer) -> dict[str, Any]:
