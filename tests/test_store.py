@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from mltrail.storage.sql import store as sql_store
 from mltrail.storage.sql.engine import create_engine
 from mltrail.storage.sql.migrate import HEAD_REVISION, current_revision, ensure_schema
 from mltrail.storage.sql.store import SqlTrackingStore
+from mltrail.storage.tracking import WouldWait
 
 def _run(store: SqlTrackingStore, experiment_id: str = "0", **kwargs: object) -> str:
     run = store.create_run(experiment_id, "alice", 1000, **kwargs)  # type: ignore[arg-type]
@@ -388,6 +390,71 @@ def test_metric_columns_with_a_bad_point_store_nothing(store: SqlTrackingStore) 
         store.log_metric_columns(run_id, [too_many])
     run = store.get_run(run_id)
     assert run.data.metrics == {} and run.data.params == {}
+
+
+def test_without_waiting_refuses_a_write_the_lock_would_hold_up(tmp_path: Path) -> None:
+    """On SQLite, ``without_waiting`` turns the first write that would wait for another
+    writer into ``WouldWait``, having written nothing; the next write waits as before."""
+    path = tmp_path / "locked.db"
+    engine = create_engine(f"sqlite:///{path}")
+    ensure_schema(engine, ROOT)
+    store = SqlTrackingStore(engine, ROOT)
+    run_id = _run(store)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        with store.without_waiting():  # a free database: the write goes ahead
+            store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(WouldWait), store.without_waiting():
+            store.log_batch(run_id, metrics=[Metric("m", 2.0, 2, 1)])
+        # The refusal left the connection's busy timeout as it was: this write waits for
+        # the holder to let go, then lands. (With no timeout, the store's retries would give
+        # up in 0.75 s, before the holder lets go.)
+        release = threading.Timer(1.2, lambda: holder.execute("ROLLBACK"))
+        release.start()
+        store.log_batch(run_id, metrics=[Metric("m", 3.0, 3, 2)])
+        release.join()
+        assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0, 3.0]
+    finally:
+        holder.close()
+        engine.dispose()
+
+
+def test_without_waiting_refuses_only_the_first_write(tmp_path: Path) -> None:
+    """A write that went ahead may be followed by others in the same block: those wait
+    as usual, so no caller sees a refusal after something was written."""
+    path = tmp_path / "locked.db"
+    engine = create_engine(f"sqlite:///{path}")
+    ensure_schema(engine, ROOT)
+    store = SqlTrackingStore(engine, ROOT)
+    run_id = _run(store)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        with store.without_waiting():
+            store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+            holder.execute("BEGIN IMMEDIATE")
+            release = threading.Timer(0.3, lambda: holder.execute("ROLLBACK"))
+            release.start()
+            store.log_batch(run_id, metrics=[Metric("m", 2.0, 2, 1)])
+            release.join()
+        assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0, 2.0]
+    finally:
+        holder.close()
+        engine.dispose()
+
+
+def test_without_waiting_on_a_network_database_refuses_at_once(
+    store: SqlTrackingStore, database_url: str
+) -> None:
+    run_id = _run(store)
+    if database_url.startswith("sqlite"):
+        with store.without_waiting():
+            store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+        assert store.get_run(run_id).data.metrics == {"m": 1.0}
+    else:
+        with pytest.raises(WouldWait), store.without_waiting():
+            raise AssertionError("the block must not run")
+        assert store.get_run(run_id).data.metrics == {}
 
 
 def test_a_write_blocked_past_the_busy_timeout_is_temporarily_unavailable(

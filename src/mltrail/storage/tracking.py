@@ -7,7 +7,8 @@ Stores implement a few primitives and derive the rest: ``log_metric``, ``log_par
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from mltrail.entities import (
@@ -31,7 +32,23 @@ from mltrail.entities import (
 from mltrail.errors import NotImplementedByServer
 
 
+class WouldWait(Exception):
+    """Raised inside ``TrackingStore.without_waiting`` by a write that would have to wait
+    for another writer, before it changes anything. A signal for the caller, never shown to
+    a user: the caller runs the work again where waiting is harmless."""
+
+
 class TrackingStore(abc.ABC):
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Inside this block, the first write that would wait for another writer to let go
+        of the database raises ``WouldWait`` instead, having changed nothing; later writes
+        wait as usual. The server uses it to run a short write on its event loop, and to
+        hand the write to a thread only when it would block. A store that cannot tell in
+        advance whether a write would wait raises ``WouldWait`` at once, as this one does."""
+        raise WouldWait
+        yield  # pragma: no cover - makes this a generator
+
     # Experiments
 
     @abc.abstractmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from mltrail.errors import InvalidArgument
+from mltrail.storage.tracking import WouldWait
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # Reads map the database file instead of copying each page through SQLite's small page
@@ -24,6 +26,8 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 # time in those copies otherwise. Address space only; the OS page cache holds the pages.
 SQLITE_MMAP_BYTES = 1 << 30
 WRITE = {"mltrail_write": True}
+# Set by ``no_wait``: the next write transaction in this context refuses to wait for the lock.
+_NO_WAIT: ContextVar[bool] = ContextVar("mltrail_sqlite_no_wait", default=False)
 
 _SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 
@@ -102,9 +106,39 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         # OperationalError, which the store retries.)
         write = conn.get_execution_options().get("mltrail_write")
         with driver_cursor(conn) as cursor:
-            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write and _NO_WAIT.get():
+                _NO_WAIT.set(False)  # one write only: see no_wait
+                _begin_without_waiting(cursor, conn.dialect.loaded_dbapi)
+            else:
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+@contextmanager
+def no_wait() -> Iterator[None]:
+    """Inside, the first SQLite write transaction to begin raises ``WouldWait`` if another
+    connection holds the write lock, instead of waiting for it; it has changed nothing then.
+    Only the first: a caller that went ahead with it must not have a second write refused
+    after the first committed."""
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
+
+
+def _begin_without_waiting(cursor: Any, dbapi: Any) -> None:
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except dbapi.OperationalError as exc:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            raise WouldWait from exc
+        raise
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 @contextmanager

@@ -38,8 +38,8 @@ from mltrail.entities import (
 from mltrail.entities.validation import validate_max_results
 from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
 from mltrail.storage.sql import experiments, logged_models, runs, schema, search, writes
-from mltrail.storage.sql.engine import WRITE
-from mltrail.storage.tracking import TrackingStore
+from mltrail.storage.sql.engine import WRITE, no_wait
+from mltrail.storage.tracking import TrackingStore, WouldWait
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,6 +77,16 @@ class SqlTrackingStore(TrackingStore):
         with self._translated(), self.engine.connect().execution_options(**WRITE) as conn:
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        # SQLite says at once whether the write lock is free. PostgreSQL does not (a write can
+        # wait for a row lock, and every statement is a network round trip), so a caller that
+        # must not block runs its PostgreSQL writes where blocking is harmless.
+        if self.engine.dialect.name != "sqlite":
+            raise WouldWait
+        with no_wait():
+            yield
 
     def _retrying(self, work: Callable[[Connection], T]) -> T:
         """Run a write, retrying while another writer holds the database past the timeout."""
