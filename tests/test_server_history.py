@@ -91,14 +91,15 @@ def test_an_unknown_metric_has_an_empty_history(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("token", [None, "abc"])
-def test_history_json_matches_a_dict_per_point(token: str | None) -> None:
+@pytest.mark.parametrize("key", ['k"\\', "100% %s %d"])
+def test_history_json_matches_a_dict_per_point(token: str | None, key: str) -> None:
     steps = [-2, 0, 7, 2**62]
     timestamps = [0, 1, 2**40, 5]
     values = [0.1, -0.0, math.inf, 123456789.125]
-    history = MetricHistory('k"\\', steps, timestamps, values, token)
+    history = MetricHistory(key, steps, timestamps, values, token)
     expected: dict[str, Any] = {
         "metrics": [
-            {"key": 'k"\\', "value": v if math.isfinite(v) else "Infinity", "timestamp": t, "step": s}
+            {"key": key, "value": v if math.isfinite(v) else "Infinity", "timestamp": t, "step": s}
             for s, t, v in zip(steps, timestamps, values)
         ]
     }

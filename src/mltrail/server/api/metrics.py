@@ -48,9 +48,9 @@ def get_metric_history(
 def history_json(history: MetricHistory) -> bytes:
     """The get-history body for a page, written from its columns.
 
-    A history can hold millions of points. Rather than a dict per point, orjson encodes each
-    column in one call, and the points are spliced together from those pieces by slice
-    assignment and one join, all of which run in C.
+    A history can hold millions of points. Rather than a dict per point, orjson encodes the
+    values in one call, and each point is one ``%`` formatting of a bytes template, mapped
+    over the columns and joined: all of it runs in C, with no Python frame per point.
     """
     count = len(history)
     tail = b"]" if history.token is None else b'],"next_page_token":' + orjson.dumps(history.token)
@@ -63,17 +63,11 @@ def history_json(history: MetricHistory) -> bytes:
         for index, value in enumerate(values):
             if not _finite(value):
                 value_parts[index] = orjson.dumps(json_float(value))
-    key = orjson.dumps(history.key)
-    pieces: list[bytes] = [b""] * (6 * count)
-    pieces[0::6] = [b'{"key":' + key + b',"value":'] + [b'},{"key":' + key + b',"value":'] * (
-        count - 1
-    )
-    pieces[1::6] = value_parts
-    pieces[2::6] = [b',"timestamp":'] * count
-    pieces[3::6] = _parts(history.timestamps)
-    pieces[4::6] = [b',"step":'] * count
-    pieces[5::6] = _parts(history.steps)
-    return b'{"metrics":[' + b"".join(pieces) + b"}" + tail + b"}"
+    # The key, JSON-encoded, goes into the template; a "%" in it must stay literal.
+    key = orjson.dumps(history.key).replace(b"%", b"%%")
+    point = b'{"key":' + key + b',"value":%s,"timestamp":%d,"step":%d}'
+    body = b",".join(map(point.__mod__, zip(value_parts, history.timestamps, history.steps)))
+    return b'{"metrics":[' + body + tail + b"}"
 
 
 def _parts(column: list[int] | list[float]) -> list[bytes]:
