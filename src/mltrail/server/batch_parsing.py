@@ -5,6 +5,7 @@ models in ``schemas.py``, which still describe the endpoint in the OpenAPI spec.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import Any
 
 from mltrail.entities import Metric, MetricColumns, Param, RunTag
@@ -132,25 +133,67 @@ def _pair(item: Any, field: str, cls: type[Param] | type[RunTag], value_required
     return cls(key, value or "")
 
 
+_KEY, _VALUE, _TIMESTAMP, _STEP = (
+    itemgetter("key"),
+    itemgetter("value"),
+    itemgetter("timestamp"),
+    itemgetter("step"),
+)
+
+
 def _columns(items: list[Any]) -> list[MetricColumns] | None:
     """The points grouped by key, as columns, when every one is a plain point (as ``_metric``
-    defines it); None as soon as one is not, and the batch goes point by point instead."""
+    defines it); None if any is not, and the batch goes point by point instead.
+
+    The fields are pulled out and their types checked a column at a time, in C: a batch
+    is thousands of points, and a Python loop over them costs more than the rest of the
+    request."""
+    if not items:
+        return []
+    if set(map(type, items)) != _DICT:
+        return None
+    sizes = set(map(len, items))
+    try:
+        keys = list(map(_KEY, items))
+        values = list(map(_VALUE, items))
+        timestamps = list(map(_TIMESTAMP, items))
+        if sizes == _WITH_STEP:
+            steps = list(map(_STEP, items))
+        elif sizes == _WITHOUT_STEP:
+            steps = [0] * len(items)
+        else:
+            return None
+    except KeyError:  # not the three or four fields of a plain point
+        return None
+    if not (
+        set(map(type, keys)) == _STR
+        and set(map(type, values)) == _FLOAT
+        and set(map(type, timestamps)) == _INT
+        and set(map(type, steps)) == _INT
+    ):
+        return None
+    return _grouped(keys, steps, timestamps, values)
+
+
+_DICT, _STR, _FLOAT, _INT = {dict}, {str}, {float}, {int}
+_WITH_STEP, _WITHOUT_STEP = {4}, {3}
+
+
+def _grouped(
+    keys: list[str], steps: list[int], timestamps: list[int], values: list[float]
+) -> list[MetricColumns]:
+    """Columns per key, keys in order of first appearance, points in the order sent."""
+    distinct = list(dict.fromkeys(keys))
+    period = len(distinct)
+    if keys[:period] == distinct and keys[period:] == keys[:-period]:
+        # The keys repeat in a fixed order (one key, or a step's keys together, step after
+        # step), as a training loop sends them: each key's points are a slice.
+        return [
+            MetricColumns(key, steps[i::period], timestamps[i::period], values[i::period])
+            for i, key in enumerate(distinct)
+        ]
     groups: dict[str, tuple[list[int], list[int], list[float]]] = {}
-    for item in items:
-        if type(item) is not dict:
-            return None
-        key = item.get("key")
-        value = item.get("value")
-        timestamp = item.get("timestamp")
-        step = item.get("step", 0)
-        if not (
-            type(key) is str
-            and type(value) is float
-            and type(timestamp) is int
-            and type(step) is int
-            and len(item) == (4 if "step" in item else 3)
-        ):
-            return None
+    for key, step, timestamp, value in zip(keys, steps, timestamps, values):
         columns = groups.get(key)
         if columns is None:
             columns = groups[key] = ([], [], [])
