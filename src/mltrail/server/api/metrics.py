@@ -67,7 +67,7 @@ def history_json(history: MetricHistory) -> bytes:
     key = orjson.dumps(history.key).replace(b"%", b"%%")
     point = b'{"key":' + key + b',"value":%s,"timestamp":%d,"step":%d}'
     body = b",".join(map(point.__mod__, zip(value_parts, history.timestamps, history.steps)))
-    return b'{"metrics":[' + body + tail + b"}"
+    return b"".join((b'{"metrics":[', body, tail, b"}"))  # one copy of the body, not three
 
 
 def _parts(column: list[int] | list[float]) -> list[bytes]:
