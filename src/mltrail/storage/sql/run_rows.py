@@ -248,7 +248,6 @@ def to_dicts(rows: RunRows) -> list[dict[str, Any]]:
                     else _wire_float(value, is_nan),
                     "timestamp": timestamp,
                     "step": step,
-                    "run_id": run_id,
                 }
                 for _, key, value, is_nan, timestamp, step in metrics
             ]

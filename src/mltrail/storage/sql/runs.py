@@ -93,7 +93,7 @@ def build(rows: run_rows.RunRows) -> list[Run]:
     for run_id, experiment_id, *info in rows.infos:
         metric_objs = tuple(
             [
-                Metric(key, nan if is_nan else value, timestamp, step, run_id=run_id)
+                Metric(key, nan if is_nan else value, timestamp, step)
                 for _, key, value, is_nan, timestamp, step in rows.metrics.get(run_id, no_metrics)
             ]
         )
