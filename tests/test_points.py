@@ -56,6 +56,17 @@ def test_the_latest_point_ranks_nan_lowest() -> None:
     assert math.isnan(only_nan.latest()[2])
 
 
+def test_the_latest_point_is_at_the_highest_step_wherever_it_was_logged() -> None:
+    (series,) = points.group(
+        [Metric("m", 1.0, 50, 4), Metric("m", 2.0, 99, 9), Metric("m", 3.0, 70, 5)]
+    ).values()
+    assert series.latest() == (9, 99, 2.0)  # the one point at step 9, though not the last
+    (tied,) = points.group(
+        [Metric("m", 1.0, 5, 9), Metric("m", 4.0, 7, 9), Metric("m", 3.0, 7, 9)]
+    ).values()
+    assert tied.latest() == (9, 7, 4.0)  # a tie at the top step: newest, then largest value
+
+
 @pytest.mark.parametrize(
     ("metric", "message"),
     [
