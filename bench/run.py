@@ -276,7 +276,7 @@ def run_worker(python: Path, lib: str, workload: str, scale: int) -> Figures:
         workdir = Path(tmp)
         argv = [str(python), str(WORKER), "--lib", lib, "--workload", workload,
                 "--scale", str(scale)]
-        load = os.getloadavg()[0]
+        load, probe, stolen = os.getloadavg()[0], servers.cpu_probe_ms(), servers.steal_s()
         t0 = time.perf_counter()
         try:
             p = subprocess.run(argv, cwd=workdir, env=worker_env(lib, workdir),
@@ -294,6 +294,8 @@ def run_worker(python: Path, lib: str, workload: str, scale: int) -> Figures:
             return {"error": f"no JSON result; last line: {lines[-1][:300]}"}
         figures["scale"] = scale
         figures["loadavg_1m"] = load
+        figures["cpu_probe_ms"] = probe
+        figures["steal_s"] = servers.steal_s() - stolen
         figures["process_wall_s"] = wall
         figures["stderr_tail"] = p.stderr.strip().splitlines()[-20:]  # warnings, logs
         return figures
@@ -537,7 +539,11 @@ each workload measures. "ratio" is how many times better mltrail's figure is (ch
 faster, smaller or higher throughput); a `~` marks an MLflow figure extrapolated linearly
 from a smaller run. Each raw figure line gives `loadavg_1m`, the machine's load average as
 that workload started: the machine has {m['nproc']} cores, and figures taken under a load
-above that are slower than on an idle machine, for both libraries.
+above that are slower than on an idle machine, for both libraries. It also gives
+`cpu_probe_ms`, the time a fixed piece of pure-Python work took just before the workload:
+on a shared machine the speed drifts by tens of percent over minutes, and a ratio whose two
+probes differ much is skewed by as much. `steal_s` is the CPU time the hypervisor gave to
+other guests while the workload ran (all cores): time the workload waited for.
 
 | fact | value |
 | --- | --- |
@@ -617,14 +623,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_suite = time.perf_counter()
     for name in on_server:
         results[name] = {}
-    # One library at a time: in a --quick run its server stays up through its workloads,
-    # and an idle server of the other library would take CPU from it.
-    for lib in libs if on_server else ():
-        per_lib = servers.run_suite(server_spec(lib, pythons[lib]),
-                                    {n: scales[n].of(lib) for n in on_server},
-                                    shared=args.quick, log=log)
-        for name, fig in per_lib.items():
-            results[name][lib] = fig
+    if args.quick:
+        # One library at a time: its server stays up through its workloads, and an idle
+        # server of the other library would take CPU from it.
+        for lib in libs if on_server else ():
+            per_lib = servers.run_suite(server_spec(lib, pythons[lib]),
+                                        {n: scales[n].of(lib) for n in on_server},
+                                        shared=True, log=log)
+            for name, fig in per_lib.items():
+                results[name][lib] = fig
+    else:
+        # Workload by workload, each library in turn, as in the embedded suite: the two
+        # figures of a ratio are taken minutes apart at most, not a whole suite apart, so a
+        # drift in the machine's speed skews a ratio less.
+        warmed: set[str] = set()
+        for name in on_server:
+            for lib in libs:
+                per_lib = servers.run_suite(server_spec(lib, pythons[lib]),
+                                            {name: scales[name].of(lib)}, shared=False,
+                                            log=log, warm_up=lib not in warmed)
+                warmed.add(lib)
+                results[name][lib] = per_lib[name]
     if on_server:
         suite_s["server"] = time.perf_counter() - t_suite
 

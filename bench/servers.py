@@ -80,6 +80,9 @@ SEARCH_REPEATS = 5
 HISTORY_WARMUPS = 1
 HISTORY_REPEATS = 3
 CONCURRENT_THREADS = 8
+# The throughput workloads run three rounds and report the median: on a shared machine one
+# round can land in a slow spell of a few seconds, for either library.
+ROUNDS = 3
 ARTIFACT_REPEATS = 3
 IDLE_S = 3.0
 RSS_POLL_S = 0.02
@@ -472,22 +475,33 @@ def timed_batches(api: Api, server: Server,
 
 
 def server_log_batch(server: Server, points: int) -> Figures:
+    """ROUNDS rounds of `points` points, each into a new run; the figures of the median
+    round (by throughput), and every round's throughput."""
     check(points % BATCH_SIZE == 0, f"scale must be a multiple of {BATCH_SIZE}")
     keys = [f"k{k}" for k in range(BATCH_KEYS)]
     steps = points // BATCH_KEYS
+    rounds: list[Figures] = []
     with Api(server.url) as api:
         _, warm_id, _ = api.new_run("log-batch-warm-up")
         for body in batch_bodies(warm_id, keys, 2 * BATCH_SIZE // BATCH_KEYS):
             api.post("/runs/log-batch", body)
-        _, run_id, _ = api.new_run("log-batch")
-        bodies = batch_bodies(run_id, keys, steps)
-        seconds, server_cpu, client_cpu = timed_batches(api, server, bodies)
-        for key in keys:
-            n = len(api.history(run_id, key)[0])
-            check(n == steps, f"metric {key}: {n} points stored, expected {steps}")
-    return {"points": points, "requests": len(bodies), "seconds": seconds,
-            "points_per_s": points / seconds, "server_cpu_s": server_cpu,
-            "client_cpu_s": client_cpu}
+        for _ in range(ROUNDS):
+            _, run_id, _ = api.new_run("log-batch")
+            bodies = batch_bodies(run_id, keys, steps)
+            seconds, server_cpu, client_cpu = timed_batches(api, server, bodies)
+            for key in keys:
+                n = len(api.history(run_id, key)[0])
+                check(n == steps, f"metric {key}: {n} points stored, expected {steps}")
+            rounds.append({"points": points, "requests": len(bodies), "seconds": seconds,
+                           "points_per_s": points / seconds, "server_cpu_s": server_cpu,
+                           "client_cpu_s": client_cpu})
+    return median_round(rounds, "points_per_s")
+
+
+def median_round(rounds: list[Figures], figure: str) -> Figures:
+    """The round whose `figure` is the median (of an odd number), with every round's."""
+    ranked = sorted(rounds, key=lambda r: r[figure])
+    return {**ranked[len(ranked) // 2], f"{figure}_all": [r[figure] for r in rounds]}
 
 
 def server_log_metric_latency(server: Server, calls: int) -> Figures:
@@ -653,6 +667,23 @@ def server_history(server: Server, points: int) -> Figures:
 
 
 def server_concurrent(server: Server, seconds: int) -> Figures:
+    """ROUNDS rounds of `seconds` each, on new runs; the figures of the median round (by
+    throughput), and every round's throughput."""
+    rounds = [concurrent_round(server, seconds) for _ in range(ROUNDS)]
+    out = median_round(rounds, "calls_per_s")
+    # A failed call or a lost point in any round counts, not only in the median one.
+    out["errors"] = sum(r["errors"] for r in rounds)
+    out["lost_points"] = sum(r["lost_points"] for r in rounds)
+    kinds: dict[str, int] = {}
+    for r in rounds:
+        for kind, count in r.get("error_kinds", {}).items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    if kinds:
+        out["error_kinds"] = kinds
+    return out
+
+
+def concurrent_round(server: Server, seconds: int) -> Figures:
     n = CONCURRENT_THREADS
     with Api(server.url) as api:
         exp: str = api.post("/experiments/create",
@@ -833,13 +864,37 @@ def _failure(exc: BaseException) -> Figures:
     return {"error": "".join(traceback.format_exception(exc)).strip()}
 
 
+def cpu_probe_ms() -> float:
+    """How long this machine takes, now, for a fixed piece of pure-Python work (ms; the
+    median of three). A shared machine's speed drifts by tens of percent over minutes:
+    this figure, taken as each workload starts, shows it alongside the load average."""
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sorted(str(i * 7919 % 100_003) for i in range(100_000))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def steal_s() -> float:
+    """CPU time the hypervisor gave to other guests, all cores, since boot (s; 0 where
+    /proc/stat does not say). A workload that ran while much was stolen ran slower."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" else 0.0
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def run_suite(spec: ServerSpec, scales: dict[str, int], shared: bool,
-              log: Callable[[str], None]) -> dict[str, Figures]:
+              log: Callable[[str], None], warm_up: bool = True) -> dict[str, Figures]:
     """Run the named workloads (the keys of `scales`) against one library's server.
 
-    One untimed start comes first, so that bytecode is cached before anything is timed.
-    With `shared` (the --quick run), the workloads that need a running server share that
-    first server, each in its own experiment; otherwise each gets a fresh server of its own.
+    With `warm_up`, one untimed start comes first, so that bytecode is cached before
+    anything is timed. With `shared` (the --quick run), the workloads that need a running
+    server share that first server, each in its own experiment; otherwise each gets a fresh
+    server of its own.
     """
     results: dict[str, Figures] = {}
     names = [n for n in NAMES if n in scales]
@@ -855,28 +910,31 @@ def run_suite(spec: ServerSpec, scales: dict[str, int], shared: bool,
     def run_one(name: str, server: Server) -> None:
         log(f"{name} / {spec.lib} (scale {scales[name]:,}) ...")
         server.settle()
-        load, log_start = os.getloadavg()[0], server.log_size()
+        load, log_start, probe = os.getloadavg()[0], server.log_size(), cpu_probe_ms()
+        stolen = steal_s()
         t0 = time.perf_counter()
         try:
             fig = ON_SERVER[name](server, scales[name])
         except Exception as exc:
             fig = _failure(exc)
             fig["error"] += f"\n--- server log tail ---\n{server.log_tail()}"
-        fig.update(scale=scales[name], loadavg_1m=load, server_start_s=server.start_s,
+        fig.update(scale=scales[name], loadavg_1m=load, cpu_probe_ms=probe,
+                   steal_s=steal_s() - stolen, server_start_s=server.start_s,
                    server_quiet_after_s=server.settle_s,
                    process_wall_s=time.perf_counter() - t0, **server.log_findings(log_start))
         report(name, fig)
 
-    log(f"{spec.lib}: a first, untimed server start (caches bytecode)")
-    try:
-        with running(spec) as first:
-            log(f"{spec.lib}: first start took {first.start_s:.1f} s")
-            for name in on_server if shared else ():
-                run_one(name, first)
-    except Exception as exc:  # the server did not start (run_one catches its own)
-        for name in names:
-            results.setdefault(name, _failure(exc))
-        return results
+    if warm_up or shared:
+        log(f"{spec.lib}: a first, untimed server start (caches bytecode)")
+        try:
+            with running(spec) as first:
+                log(f"{spec.lib}: first start took {first.start_s:.1f} s")
+                for name in on_server if shared else ():
+                    run_one(name, first)
+        except Exception as exc:  # the server did not start (run_one catches its own)
+            for name in names:
+                results.setdefault(name, _failure(exc))
+            return results
     for name in on_server if not shared else ():
         try:
             with running(spec) as server:
@@ -885,13 +943,13 @@ def run_suite(spec: ServerSpec, scales: dict[str, int], shared: bool,
             report(name, _failure(exc))
     if START_AND_IDLE in scales:
         log(f"{START_AND_IDLE} / {spec.lib} (scale {scales[START_AND_IDLE]}) ...")
-        load = os.getloadavg()[0]
+        load, probe = os.getloadavg()[0], cpu_probe_ms()
         t0 = time.perf_counter()
         try:
             fig = server_start_and_idle(spec, scales[START_AND_IDLE])
         except Exception as exc:
             fig = _failure(exc)
-        fig.update(scale=scales[START_AND_IDLE], loadavg_1m=load,
+        fig.update(scale=scales[START_AND_IDLE], loadavg_1m=load, cpu_probe_ms=probe,
                    process_wall_s=time.perf_counter() - t0)
         report(START_AND_IDLE, fig)
     return results
