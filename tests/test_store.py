@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -455,6 +456,45 @@ def test_without_waiting_on_a_network_database_refuses_at_once(
         with pytest.raises(WouldWait), store.without_waiting():
             raise AssertionError("the block must not run")
         assert store.get_run(run_id).data.metrics == {}
+
+
+def test_maintenance_checkpoints_the_wal_in_the_background(tmp_path: Path) -> None:
+    """With maintenance on, writes leave the WAL to a thread: they no longer checkpoint at
+    1,000 pages, and the thread copies their pages into the database file by itself."""
+    path = tmp_path / "store.db"
+    engine = create_engine(f"sqlite:///{path}")
+    ensure_schema(engine, ROOT)
+    store = SqlTrackingStore(engine, ROOT)
+    run_id = _run(store)
+    store.start_maintenance()
+    try:
+        with engine.connect() as conn:
+            pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert pages == sql_engine.BACKGROUND_AUTOCHECKPOINT_PAGES
+        before = path.stat().st_size
+        for step in range(0, 60_000, 1_000):  # about 1.4 MB of points, in the WAL first
+            steps = list(range(step, step + 1_000))
+            store.log_metric_columns(
+                run_id, [MetricColumns("m", steps, steps, [s / 7 for s in steps])]
+            )
+        deadline = time.monotonic() + 15
+        while path.stat().st_size < before + 1_000_000:
+            assert time.monotonic() < deadline, "no checkpoint copied the pages back"
+            time.sleep(0.05)
+        assert len(store.get_metric_history(run_id, "m")) == 60_000
+    finally:
+        store.close()
+    assert not any(t.name == "mltrail-wal-checkpoints" for t in threading.enumerate())
+
+
+def test_maintenance_has_nothing_to_do_on_postgresql(
+    store: SqlTrackingStore, database_url: str
+) -> None:
+    store.start_maintenance()
+    running = any(t.name == "mltrail-wal-checkpoints" for t in threading.enumerate())
+    assert running == database_url.startswith("sqlite")
+    store.close()
+    assert not any(t.name == "mltrail-wal-checkpoints" for t in threading.enumerate())
 
 
 def test_a_write_blocked_past_the_busy_timeout_is_temporarily_unavailable(

@@ -184,4 +184,8 @@ def _redact(uri: str) -> str:
 
 def app_from_env() -> FastAPI:
     """The factory uvicorn's workers call: the CLI hands the config over in the environment."""
-    return create_app(ServerConfig.from_json(os.environ[CONFIG_ENV]))
+    config = ServerConfig.from_json(os.environ[CONFIG_ENV])
+    store = None if config.artifacts_only else open_store(config)
+    if store is not None:
+        store.start_maintenance()  # the worker lives until the server stops
+    return create_app(config, store)

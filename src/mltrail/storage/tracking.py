@@ -228,6 +228,10 @@ class TrackingStore(abc.ABC):
     def set_tag(self, run_id: str, tag: RunTag) -> None:
         self.log_batch(run_id, tags=[tag])
 
+    def start_maintenance(self) -> None:
+        """Start the store's background upkeep, for a long-lived process such as the server;
+        ``close`` stops it. The default store has none."""
+
     def close(self) -> None:
         """Release connections; the default store holds none."""
 

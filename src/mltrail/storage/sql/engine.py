@@ -7,7 +7,10 @@ locked", whatever the timeout, when another process writes first.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from mltrail.errors import InvalidArgument
 from mltrail.storage.tracking import WouldWait
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # Reads map the database file instead of copying each page through SQLite's small page
@@ -153,3 +158,68 @@ def driver_cursor(conn: Connection) -> Iterator[Any]:
         raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
     finally:
         cursor.close()
+
+
+# With checkpoints in the background, a write still checkpoints by itself once the WAL holds
+# this many pages (about 40 MB): a bound on the WAL should the background thread fall behind.
+BACKGROUND_AUTOCHECKPOINT_PAGES = 10_000
+CHECKPOINT_INTERVAL_S = 0.5
+
+
+def checkpoint_in_background(engine: Engine) -> WalCheckpoints | None:
+    """Move the WAL's checkpoints off ``engine``'s writes, to a thread: started, or None
+    for a database that is no SQLite file.
+
+    By default the write that takes SQLite's WAL past 1,000 pages copies them all back into
+    the database file, with two fsyncs, before it returns: tens of milliseconds, paid by
+    one request in a few hundred, and by the server's event loop when the write runs there.
+    """
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        return None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKGROUND_AUTOCHECKPOINT_PAGES}")
+
+    engine.dispose()  # pooled connections open again, with the setting
+    checkpoints = WalCheckpoints(os.path.abspath(path), CHECKPOINT_INTERVAL_S)
+    checkpoints.start()
+    return checkpoints
+
+
+class WalCheckpoints:
+    """A thread that, every ``interval`` seconds, copies the pages new in the WAL back into
+    the database file: a PASSIVE checkpoint, which neither waits for nor blocks a reader or
+    a writer, on a connection of its own."""
+
+    def __init__(self, path: str, interval: float) -> None:
+        self.path = path
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="mltrail-wal-checkpoints", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint: (1 if it could not run, WAL frames, frames copied)."""
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return busy, frames, copied
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.checkpoint(conn)
+                except sqlite3.Error:  # another process's checkpoint holds the lock, say
+                    log.debug("background checkpoint skipped", exc_info=True)
+        finally:
+            conn.close()

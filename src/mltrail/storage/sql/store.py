@@ -38,7 +38,7 @@ from mltrail.entities import (
 from mltrail.entities.validation import validate_max_results
 from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
 from mltrail.storage.sql import experiments, logged_models, runs, schema, search, writes
-from mltrail.storage.sql.engine import WRITE, no_wait
+from mltrail.storage.sql.engine import WRITE, WalCheckpoints, checkpoint_in_background, no_wait
 from mltrail.storage.tracking import TrackingStore, WouldWait
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class SqlTrackingStore(TrackingStore):
 
             run_name_factory = generate_run_name
         self._run_name_factory = run_name_factory
+        self._checkpoints: WalCheckpoints | None = None
 
     # Transactions
 
@@ -338,7 +339,14 @@ class SqlTrackingStore(TrackingStore):
         found = self.search_experiments(ViewType.DELETED_ONLY, max_results=50000)
         return [e.experiment_id for e in found]
 
+    def start_maintenance(self) -> None:
+        if self._checkpoints is None:
+            self._checkpoints = checkpoint_in_background(self.engine)
+
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         self.engine.dispose()
 
     # Logged models
