@@ -58,7 +58,10 @@ def test_points_in_any_order_keep_their_order_within_a_key() -> None:
 
 
 def test_points_without_a_step_are_at_step_zero() -> None:
-    points = [{"key": "m", "value": 0.5, "timestamp": 7}, {"key": "m", "value": 1.5, "timestamp": 8}]
+    points = [
+        {"key": "m", "value": 0.5, "timestamp": 7},
+        {"key": "m", "value": 1.5, "timestamp": 8},
+    ]
     _, metrics, _, _ = parse_log_batch({"run_id": "r", "metrics": points})
     assert _columns(metrics) == [("m", [0, 0], [7, 8], [0.5, 1.5])]
 

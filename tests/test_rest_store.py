@@ -35,6 +35,9 @@ from mltrail.entities import (
     DatasetInput,
     InputTag,
     LifecycleStage,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     Param,
     RunStatus,
@@ -1006,3 +1009,72 @@ def test_proxied_artifacts_read_and_delete(client: MltrailClient, experiment_id:
     assert repo.list_artifacts() == []
     with pytest.raises(InvalidArgument, match="'..' segments are not allowed"):
         repo.log_bytes(b"x", "../escape.txt")
+
+
+# ---------------------------------------------------------------------------------------------
+# Logged models (MLflow 3), against MLflow's server and mltrail's
+
+
+@pytest.fixture(params=["mlflow", "mltrail"])
+def model_store(request: pytest.FixtureRequest) -> Iterator[RestStore]:
+    if request.param == "mlflow":
+        url: str = request.getfixturevalue("mlflow_server")
+    else:
+        url = request.getfixturevalue("tracking_server").url
+    store = RestStore(url, Settings())
+    yield store
+    store.close()
+
+
+def test_logged_models_through_the_rest_store(model_store: RestStore) -> None:
+    store = model_store
+    experiment_id = store.create_experiment(unique("models"))
+    run_id = store.create_run(experiment_id, "bob", 1, [], "trainer").info.run_id
+    model = store.create_logged_model(
+        experiment_id,
+        name="forest",
+        source_run_id=run_id,
+        tags={"team": "vision", "stale": "yes"},
+        params={"n_estimators": "10"},
+        model_type="sklearn",
+    )
+    assert model.status == LoggedModelStatus.PENDING
+    assert (model.name, model.experiment_id) == ("forest", experiment_id)
+    assert model.source_run_id == run_id
+    assert (model.model_type, model.params) == ("sklearn", {"n_estimators": "10"})
+    assert model.tags["team"] == "vision" and model.artifact_location
+    assert store.get_logged_model(model.model_id).model_id == model.model_id
+
+    store.set_logged_model_tags(model.model_id, {"stage": "candidate", "odd key: x": "x"})
+    store.delete_logged_model_tag(model.model_id, "stale")
+    store.delete_logged_model_tag(model.model_id, "odd key: x")
+    store.log_logged_model_params(model.model_id, {"max_depth": "4"})
+    ready = store.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    assert ready.status == LoggedModelStatus.READY
+    got = store.get_logged_model(model.model_id)
+    assert {k: v for k, v in got.tags.items() if not k.startswith("mlflow.")} == {
+        "team": "vision",
+        "stage": "candidate",
+    }
+    assert got.params == {"n_estimators": "10", "max_depth": "4"}
+
+    other = store.create_logged_model(experiment_id, name="boost")
+    found = store.search_logged_models([experiment_id], filter_string="name = 'forest'")
+    assert [m.model_id for m in found] == [model.model_id]
+    first = store.search_logged_models([experiment_id], max_results=1)
+    assert len(first) == 1 and first.token
+    rest = store.search_logged_models([experiment_id], max_results=1, page_token=first.token)
+    assert {first[0].model_id, rest[0].model_id} == {model.model_id, other.model_id}
+
+    store.log_outputs(run_id, [LoggedModelOutput(model.model_id, 3)])
+    assert store.get_run(run_id).outputs.model_outputs == (LoggedModelOutput(model.model_id, 3),)
+    reader = store.create_run(experiment_id, "bob", 2, [], "reader").info.run_id
+    store.log_model_inputs(reader, [LoggedModelInput(model.model_id)])
+    assert store.get_run(reader).inputs.model_inputs == (LoggedModelInput(model.model_id),)
+
+    store.delete_logged_model(other.model_id)
+    with pytest.raises(NotFound):
+        store.get_logged_model(other.model_id)
+    assert [m.model_id for m in store.search_logged_models([experiment_id])] == [model.model_id]
+    with pytest.raises(NotFound):
+        store.get_logged_model("m-" + "0" * 32)

@@ -12,7 +12,8 @@ raise ``NotImplementedByServer``; ``mltrail gc`` runs against the backend databa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +22,10 @@ from mltrail.entities import (
     DatasetInput,
     Experiment,
     ExperimentTag,
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     PagedList,
     Param,
@@ -84,9 +89,12 @@ class RestStore(TrackingStore):
         return self._http.call("GET", f"{API_PREFIX}/{endpoint}", params=params)
 
     def _post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._send("POST", endpoint, body)
+
+    def _send(self, method: str, endpoint: str, body: dict[str, Any] | None) -> dict[str, Any]:
         # Unset fields are left out, as MLflow's client does: the server applies defaults.
-        clean = {k: v for k, v in body.items() if v is not None}
-        return self._http.call("POST", f"{API_PREFIX}/{endpoint}", body=clean)
+        clean = None if body is None else {k: v for k, v in body.items() if v is not None}
+        return self._http.call(method, f"{API_PREFIX}/{endpoint}", body=clean)
 
     # Experiments
 
@@ -292,6 +300,99 @@ class RestStore(TrackingStore):
         runs = [Run.from_dict(r) for r in _list(payload, "runs")]
         return PagedList(runs, _token(payload))
 
+    # Logged models (MLflow 3): /logged-models/*, and a run's model inputs and outputs
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        payload = self._post(
+            "logged-models",
+            {
+                "experiment_id": str(experiment_id),
+                "name": name,
+                "source_run_id": source_run_id,
+                "model_type": model_type,
+                "tags": _pairs(tags),
+                "params": _pairs(params),
+            },
+        )
+        return _logged_model(payload)
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        # allow_deleted is mltrail's; MLflow's server ignores a query field it does not know.
+        params: dict[str, ParamValue] = {"allow_deleted": "true"} if allow_deleted else {}
+        return _logged_model(self._get(f"logged-models/{_segment(model_id)}", params))
+
+    def finalize_logged_model(
+        self, model_id: str, status: LoggedModelStatus | int | str
+    ) -> LoggedModel:
+        payload = self._send(
+            "PATCH",
+            f"logged-models/{_segment(model_id)}",
+            {"model_id": model_id, "status": LoggedModelStatus.coerce(status).wire_name},
+        )
+        return _logged_model(payload)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self._send("DELETE", f"logged-models/{_segment(model_id)}", None)
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            self._send(
+                "PATCH",
+                f"logged-models/{_segment(model_id)}/tags",
+                {"model_id": model_id, "tags": _pairs(tags)},
+            )
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self._send("DELETE", f"logged-models/{_segment(model_id)}/tags/{_segment(key)}", None)
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None:
+        if params:
+            self._post(
+                f"logged-models/{_segment(model_id)}/params",
+                {"model_id": model_id, "params": _pairs(params)},
+            )
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int = 100,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        payload = self._post(
+            "logged-models/search",
+            {
+                "experiment_ids": [str(i) for i in experiment_ids],
+                "filter": filter_string or None,
+                "datasets": [dict(d) for d in datasets] if datasets else None,
+                "max_results": max_results,
+                "order_by": [dict(o) for o in order_by] if order_by else None,
+                "page_token": page_token or None,
+            },
+        )
+        models = [LoggedModel.from_dict(m) for m in _list(payload, "models")]
+        return PagedList(models, _token(payload))
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        if models:
+            self._post("runs/outputs", {"run_id": run_id, "models": [m.to_dict() for m in models]})
+
+    def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        if models:
+            self._post(
+                "runs/log-inputs", {"run_id": run_id, "models": [m.to_dict() for m in models]}
+            )
+
     # Maintenance: not in MLflow's REST API
 
     def deleted_run_ids(self, older_than_ms: int | None = None) -> list[str]:
@@ -318,3 +419,20 @@ def _wire_metric(metric: Metric) -> dict[str, Any]:
     out = metric.to_dict()
     out.pop("run_id", None)
     return out
+
+
+def _pairs(items: Mapping[str, str] | None) -> list[dict[str, str]] | None:
+    return [{"key": k, "value": v} for k, v in items.items()] if items else None
+
+
+def _segment(text: str) -> str:
+    """``text`` in a URL path, as MLflow's client puts it there: percent-encoded, except '/'
+    (mltrail's server takes a key with '/' across segments; MLflow's finds no route)."""
+    return urllib.parse.quote(text, safe="/")
+
+
+def _logged_model(payload: dict[str, Any]) -> LoggedModel:
+    model = payload.get("model")
+    if not isinstance(model, dict):
+        raise MltrailError("Invalid server response: no 'model' object")
+    return LoggedModel.from_dict(model)
