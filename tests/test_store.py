@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -393,55 +395,60 @@ def test_metric_columns_with_a_bad_point_store_nothing(store: SqlTrackingStore) 
     assert run.data.metrics == {} and run.data.params == {}
 
 
-def test_without_waiting_refuses_a_write_the_lock_would_hold_up(tmp_path: Path) -> None:
+@dataclasses.dataclass
+class FileStore:
+    """A store on a SQLite file with a run in it, and a second connection to the same file
+    (``holder``) to take the write lock as another process would."""
+
+    path: Path
+    store: SqlTrackingStore
+    run_id: str
+    holder: sqlite3.Connection
+
+
+@pytest.fixture
+def file_store(tmp_path: Path) -> Iterator[FileStore]:
+    path = tmp_path / "store.db"
+    engine = create_engine(f"sqlite:///{path}")
+    ensure_schema(engine, ROOT)
+    store = SqlTrackingStore(engine, ROOT)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    yield FileStore(path, store, _run(store), holder)
+    holder.close()
+    store.close()
+
+
+def test_without_waiting_refuses_a_write_the_lock_would_hold_up(file_store: FileStore) -> None:
     """On SQLite, ``without_waiting`` turns the first write that would wait for another
     writer into ``WouldWait``, having written nothing; the next write waits as before."""
-    path = tmp_path / "locked.db"
-    engine = create_engine(f"sqlite:///{path}")
-    ensure_schema(engine, ROOT)
-    store = SqlTrackingStore(engine, ROOT)
-    run_id = _run(store)
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        with store.without_waiting():  # a free database: the write goes ahead
-            store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
-        holder.execute("BEGIN IMMEDIATE")
-        with pytest.raises(WouldWait), store.without_waiting():
-            store.log_batch(run_id, metrics=[Metric("m", 2.0, 2, 1)])
-        # The refusal left the connection's busy timeout as it was: this write waits for
-        # the holder to let go, then lands. (With no timeout, the store's retries would give
-        # up in 0.75 s, before the holder lets go.)
-        release = threading.Timer(1.2, lambda: holder.execute("ROLLBACK"))
-        release.start()
-        store.log_batch(run_id, metrics=[Metric("m", 3.0, 3, 2)])
-        release.join()
-        assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0, 3.0]
-    finally:
-        holder.close()
-        engine.dispose()
+    store, run_id, holder = file_store.store, file_store.run_id, file_store.holder
+    with store.without_waiting():  # a free database: the write goes ahead
+        store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(WouldWait), store.without_waiting():
+        store.log_batch(run_id, metrics=[Metric("m", 2.0, 2, 1)])
+    # The refusal left the connection's busy timeout as it was: this write waits for the
+    # holder to let go, then lands. (With no timeout, the store's retries would give up in
+    # 0.75 s, before the holder lets go.)
+    release = threading.Timer(1.2, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    store.log_batch(run_id, metrics=[Metric("m", 3.0, 3, 2)])
+    release.join()
+    assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0, 3.0]
 
 
-def test_without_waiting_refuses_only_the_first_write(tmp_path: Path) -> None:
+def test_without_waiting_refuses_only_the_first_write(file_store: FileStore) -> None:
     """A write that went ahead may be followed by others in the same block: those wait
     as usual, so no caller sees a refusal after something was written."""
-    path = tmp_path / "locked.db"
-    engine = create_engine(f"sqlite:///{path}")
-    ensure_schema(engine, ROOT)
-    store = SqlTrackingStore(engine, ROOT)
-    run_id = _run(store)
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        with store.without_waiting():
-            store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
-            holder.execute("BEGIN IMMEDIATE")
-            release = threading.Timer(0.3, lambda: holder.execute("ROLLBACK"))
-            release.start()
-            store.log_batch(run_id, metrics=[Metric("m", 2.0, 2, 1)])
-            release.join()
-        assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0, 2.0]
-    finally:
-        holder.close()
-        engine.dispose()
+    store, run_id, holder = file_store.store, file_store.run_id, file_store.holder
+    with store.without_waiting():
+        store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+        holder.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.3, lambda: holder.execute("ROLLBACK"))
+        release.start()
+        store.log_batch(run_id, metrics=[Metric("m", 2.0, 2, 1)])
+        release.join()
+    assert [p.value for p in store.get_metric_history(run_id, "m")] == [1.0, 2.0]
 
 
 def test_without_waiting_on_a_network_database_refuses_at_once(
@@ -458,32 +465,24 @@ def test_without_waiting_on_a_network_database_refuses_at_once(
         assert store.get_run(run_id).data.metrics == {}
 
 
-def test_maintenance_checkpoints_the_wal_in_the_background(tmp_path: Path) -> None:
+def test_maintenance_checkpoints_the_wal_in_the_background(file_store: FileStore) -> None:
     """With maintenance on, writes leave the WAL to a thread: they no longer checkpoint at
     1,000 pages, and the thread copies their pages into the database file by itself."""
-    path = tmp_path / "store.db"
-    engine = create_engine(f"sqlite:///{path}")
-    ensure_schema(engine, ROOT)
-    store = SqlTrackingStore(engine, ROOT)
-    run_id = _run(store)
+    path, store, run_id = file_store.path, file_store.store, file_store.run_id
     store.start_maintenance()
-    try:
-        with engine.connect() as conn:
-            pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-        assert pages == sql_engine.BACKGROUND_AUTOCHECKPOINT_PAGES
-        before = path.stat().st_size
-        for step in range(0, 60_000, 1_000):  # about 1.4 MB of points, in the WAL first
-            steps = list(range(step, step + 1_000))
-            store.log_metric_columns(
-                run_id, [MetricColumns("m", steps, steps, [s / 7 for s in steps])]
-            )
-        deadline = time.monotonic() + 15
-        while path.stat().st_size < before + 1_000_000:
-            assert time.monotonic() < deadline, "no checkpoint copied the pages back"
-            time.sleep(0.05)
-        assert len(store.get_metric_history(run_id, "m")) == 60_000
-    finally:
-        store.close()
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert pages == sql_engine.BACKGROUND_AUTOCHECKPOINT_PAGES
+    before = path.stat().st_size
+    for step in range(0, 60_000, 1_000):  # about 1.4 MB of points, in the WAL first
+        steps = list(range(step, step + 1_000))
+        store.log_metric_columns(run_id, [MetricColumns("m", steps, steps, [s / 7 for s in steps])])
+    deadline = time.monotonic() + 15
+    while path.stat().st_size < before + 1_000_000:
+        assert time.monotonic() < deadline, "no checkpoint copied the pages back"
+        time.sleep(0.05)
+    assert len(store.get_metric_history(run_id, "m")) == 60_000
+    store.close()
     assert not any(t.name == "mltrail-wal-checkpoints" for t in threading.enumerate())
 
 

@@ -104,9 +104,8 @@ class ExpressLane:
             with self.store.without_waiting():
                 return handler(data, self.store)
         except WouldWait:
-            pass
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, handler, data, self.store)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, handler, data, self.store)
 
 
 class TrackingApp(FastAPI):

@@ -138,12 +138,18 @@ def _begin_without_waiting(cursor: Any, dbapi: Any) -> None:
     try:
         cursor.execute("BEGIN IMMEDIATE")
     except dbapi.OperationalError as exc:
-        text = str(exc).lower()
-        if "locked" in text or "busy" in text:
+        if is_lock_error(exc):
             raise WouldWait from exc
         raise
     finally:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def is_lock_error(exc: object) -> bool:
+    """Whether a driver error says another connection holds the database ("database is
+    locked", SQLITE_BUSY), as opposed to a real failure."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 @contextmanager
@@ -208,17 +214,12 @@ class WalCheckpoints:
         self._stop.set()
         self._thread.join()
 
-    def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
-        """One PASSIVE checkpoint: (1 if it could not run, WAL frames, frames copied)."""
-        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return busy, frames, copied
-
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    self.checkpoint(conn)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error:  # another process's checkpoint holds the lock, say
                     log.debug("background checkpoint skipped", exc_info=True)
         finally:

@@ -38,7 +38,13 @@ from mltrail.entities import (
 from mltrail.entities.validation import validate_max_results
 from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
 from mltrail.storage.sql import experiments, logged_models, runs, schema, search, writes
-from mltrail.storage.sql.engine import WRITE, WalCheckpoints, checkpoint_in_background, no_wait
+from mltrail.storage.sql.engine import (
+    WRITE,
+    WalCheckpoints,
+    checkpoint_in_background,
+    is_lock_error,
+    no_wait,
+)
 from mltrail.storage.tracking import TrackingStore, WouldWait
 
 log = logging.getLogger(__name__)
@@ -113,8 +119,7 @@ class SqlTrackingStore(TrackingStore):
                 "The write conflicts with data already stored (a duplicate or missing key)"
             ) from exc
         except sa.exc.OperationalError as exc:
-            text = str(exc.orig).lower()
-            if "locked" in text or "busy" in text:
+            if is_lock_error(exc.orig):
                 raise TemporarilyUnavailable("The database is busy; try again") from exc
             log.warning("database error", exc_info=True)
             raise MltrailError("The tracking database failed; see the server log") from exc
