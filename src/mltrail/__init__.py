@@ -96,3 +96,14 @@ __all__ = [
     "set_tracking_uri",
     "start_run",
 ]
+
+# Flavor and model modules load on first use, as ``mltrail.sklearn`` after ``import mltrail``.
+_LAZY_SUBMODULES = ("models", "pyfunc", "sklearn")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "db": "mltrail.cli.db:db",
     "experiments": "mltrail.cli.experiments:experiments",
     "gc": "mltrail.cli.gc:gc",
+    "models": "mltrail.cli.models:models",
     "runs": "mltrail.cli.runs:runs",
     "server": "mltrail.cli.server:server",
     "ui": "mltrail.cli.server:ui",

@@ -13,7 +13,7 @@ import posixpath
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mltrail.entities import (
@@ -21,6 +21,9 @@ from mltrail.entities import (
     Experiment,
     ExperimentTag,
     FileInfo,
+    LoggedModel,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     PagedList,
     Param,
@@ -368,12 +371,7 @@ class MltrailClient:
         return uri
 
     def artifact_repository(self, run_id: str) -> ArtifactRepository:
-        return get_artifact_repository(
-            self._artifact_uri(run_id),
-            s3_endpoint_url=self._settings.s3_endpoint_url,
-            tracking_uri=self._tracking_uri,
-            settings=self._settings,
-        )
+        return self.artifact_repository_for_uri(self._artifact_uri(run_id))
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         path = os.fspath(local_path)
@@ -428,6 +426,82 @@ class MltrailClient:
     def load_table(self, run_id: str, artifact_file: str) -> Any:
         with tempfile.TemporaryDirectory(prefix="mltrail-") as tmp:
             return artifact_files.read_table(self.download_artifacts(run_id, artifact_file, tmp))
+
+    # Logged models (MLflow 3): a model's own record, its files apart from the run's
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """A new ``PENDING`` model; its files go to ``artifact_location`` before it is
+        finalized."""
+        self.flush()
+        return self.store.create_logged_model(
+            str(experiment_id),
+            name,
+            source_run_id,
+            {str(k): str(v) for k, v in (tags or {}).items()},
+            {str(k): str(v) for k, v in (params or {}).items()},
+            model_type,
+        )
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        return self.store.get_logged_model(model_id)
+
+    def finalize_logged_model(
+        self, model_id: str, status: LoggedModelStatus | int | str
+    ) -> LoggedModel:
+        return self.store.finalize_logged_model(model_id, status)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self.store.delete_logged_model(model_id)
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, Any]) -> None:
+        self.store.set_logged_model_tags(model_id, {str(k): str(v) for k, v in tags.items()})
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self.store.delete_logged_model_tag(model_id, key)
+
+    def log_model_params(self, model_id: str, params: Mapping[str, Any]) -> None:
+        self.store.log_logged_model_params(
+            model_id, {str(k): str(v) for k, v in params.items()}
+        )
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        return self.store.search_logged_models(
+            [str(i) for i in experiment_ids],
+            filter_string,
+            max_results=max_results,
+            order_by=order_by,
+            page_token=page_token,
+        )
+
+    def link_model_to_run(self, run_id: str, model_id: str, step: int = 0) -> None:
+        """Record the model as an output of the run (``log_model`` does)."""
+        self.flush()
+        self.store.log_outputs(run_id, [LoggedModelOutput(model_id, step)])
+
+    def artifact_repository_for_uri(self, artifact_uri: str) -> ArtifactRepository:
+        """The repository of any artifact URI (a run's, a logged model's), with this client's
+        S3 endpoint, tracking server and credentials."""
+        return get_artifact_repository(
+            artifact_uri,
+            s3_endpoint_url=self._settings.s3_endpoint_url,
+            tracking_uri=self._tracking_uri,
+            settings=self._settings,
+        )
 
     def close(self) -> None:
         if self._batcher is not None:

@@ -213,7 +213,9 @@ def set_experiment(
     return experiment
 
 
-def _experiment_id_in_force() -> str:
+def experiment_id_in_force() -> str:
+    """The experiment new runs and models go to: the one set, else MLTRAIL_EXPERIMENT_NAME
+    or _ID, else the default experiment."""
     session = get_session()
     if session.experiment_id is not None:
         return session.experiment_id
@@ -263,7 +265,7 @@ def search_experiments(
 
 
 def set_experiment_tag(key: str, value: Any) -> None:
-    _client().set_experiment_tag(_experiment_id_in_force(), key, value)
+    _client().set_experiment_tag(experiment_id_in_force(), key, value)
 
 
 def set_experiment_tags(tags: dict[str, Any]) -> None:
@@ -350,7 +352,7 @@ def _create(
     if description is not None:
         all_tags[NOTE_TAG] = description
     all_tags.update(tags or {})
-    experiment = str(experiment_id) if experiment_id is not None else _experiment_id_in_force()
+    experiment = str(experiment_id) if experiment_id is not None else experiment_id_in_force()
     return client.create_run(experiment, tags=all_tags, run_name=run_name)
 
 
@@ -584,7 +586,7 @@ def _search_experiment_ids(
         return ids
     if search_all:
         return [e.experiment_id for e in search_experiments(view_type=ViewType.ALL)]
-    return [_experiment_id_in_force()]
+    return [experiment_id_in_force()]
 
 
 def runs_to_frame(runs: Sequence[Run]) -> Any:

@@ -1,0 +1,24 @@
+"""``mltrail.pyfunc``: load any model behind one ``predict``, and write custom models
+(MLflow's ``mlflow.pyfunc``). Also the loader module of custom models' ``MLmodel`` files."""
+
+from mltrail.models.pyfunc import (
+    PyFuncModel,
+    PythonModel,
+    PythonModelContext,
+    _load_pyfunc,
+    get_model_dependencies,
+    load_model,
+    log_model,
+    save_model,
+)
+
+__all__ = [
+    "PyFuncModel",
+    "PythonModel",
+    "PythonModelContext",
+    "_load_pyfunc",
+    "get_model_dependencies",
+    "load_model",
+    "log_model",
+    "save_model",
+]
