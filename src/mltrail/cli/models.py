@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from mltrail.cli.main import LazyGroup
+
 FC = TypeVar("FC", bound=Callable[..., Any])
 
 ENV_MANAGERS = ["local", "uv", "virtualenv", "conda"]
@@ -55,9 +57,15 @@ def _exec_in(python: str, args: list[str]) -> None:
     os.execv(python, [python, "-m", "mltrail.cli.main", "models", *args, "--env-manager", "local"])
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "generate-dockerfile": "mltrail.cli.models_docker:generate_dockerfile",
+        "build-docker": "mltrail.cli.models_docker:build_docker",
+    },
+)
 def models() -> None:
-    """Serve models over REST and score files with them."""
+    """Serve models over REST, score files with them, and package them as images."""
 
 
 @models.command()

@@ -16,11 +16,13 @@ tracking store).
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import logging
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -193,10 +195,17 @@ def _warn_on_python_mismatch(conf: Mapping[str, Any]) -> None:
 
 
 def local_model_path(model_uri: str, dst_path: str | None = None) -> str:
-    """The model's directory on this machine (downloaded if it is elsewhere)."""
-    from mltrail.registry.uris import download_model
+    """The model's directory on this machine. A model elsewhere is downloaded into
+    ``dst_path``, else into a temporary directory removed when the process exits (a loaded
+    model may still read its files, a custom model's artifacts say)."""
+    from mltrail.registry.uris import download_model, is_local, resolve_model_uri
 
-    return download_model(model_uri, _client(), dst_path)
+    client = _client()
+    artifact_uri = resolve_model_uri(model_uri, client)  # looked up once: passes through below
+    if dst_path is None and not is_local(artifact_uri):
+        dst_path = tempfile.mkdtemp(prefix="mltrail-model-")
+        atexit.register(shutil.rmtree, dst_path, ignore_errors=True)
+    return download_model(artifact_uri, client, dst_path)
 
 
 def load_model(
