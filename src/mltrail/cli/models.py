@@ -104,6 +104,15 @@ def serve(
         _exec_in(python, args)
     from mltrail.models.scoring.app import serve as run
 
+    if workers > 1:
+        # Fetched and checked once here, so that each worker loads a local folder, and a bad
+        # URI fails now rather than in every worker, again and again.
+        from mltrail.models.format import Model
+        from mltrail.models.pyfunc import local_model_path
+
+        model_uri = local_model_path(model_uri)
+        Model.load(model_uri).pyfunc_conf
+
     limits: dict[str, Any] = {}
     if timeout_s is not None:
         limits["timeout_s"] = timeout_s
