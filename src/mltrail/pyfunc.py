@@ -11,6 +11,7 @@ from mltrail.models.pyfunc import (
     log_model,
     save_model,
 )
+from mltrail.models.spark import spark_udf
 
 __all__ = [
     "PyFuncModel",
@@ -21,4 +22,5 @@ __all__ = [
     "load_model",
     "log_model",
     "save_model",
+    "spark_udf",
 ]
