@@ -1,17 +1,20 @@
 """Run mltrail's benchmark workloads side by side with MLflow and print the ratios.
 
-    python bench/run.py [--suite embedded|server|all] [--quick] [--only NAME[,NAME...]]
+    python bench/run.py [--suite embedded|server|models|all] [--quick] [--only NAME[,NAME...]]
                         [--lib both|mltrail|mlflow] [--json OUT.json] [--write-docs]
 
 MLflow lives only in its own venv, ``bench/.venv-mlflow``, which this script creates with uv
 on first use. mltrail runs with the interpreter running this script, importing ``src/`` of
 this checkout.
 
-Two suites. The embedded suite calls each library in-process: every (workload, library) pair
-runs as a fresh process of ``bench/workloads.py`` in a fresh temporary directory, against a
-fresh SQLite store there. The server suite (``bench/servers.py``, run in this process) starts
-``mlflow server`` and ``mltrail server`` as subprocesses on fresh stores and drives them
-over HTTP. See bench/README.md for what each workload measures.
+Three suites. The embedded suite calls each library in-process: every (workload, library)
+pair runs as a fresh process of ``bench/workloads.py`` in a fresh temporary directory,
+against a fresh SQLite store there. The server suite (``bench/servers.py``, run in this
+process) starts ``mlflow server`` and ``mltrail server`` as subprocesses on fresh stores and
+drives them over HTTP. The models suite (``bench/models.py``, driven from this process) saves
+the same scikit-learn model with each library, then serves it (``models serve``), scores a
+CSV file with it (``models predict``) and scores a Spark DataFrame with it (``spark_udf``).
+See bench/README.md for what each workload measures.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import models
 import servers
 
 BENCH = Path(__file__).resolve().parent
@@ -62,8 +66,10 @@ class Scale:
 
 EMBEDDED_NAMES = ("training_loop", "log_batch", "search_runs", "import_time")
 SERVER_NAMES = servers.NAMES
-WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES)
-SUITES = {"embedded": EMBEDDED_NAMES, "server": SERVER_NAMES, "all": WORKLOAD_NAMES}
+MODELS_NAMES = models.NAMES
+WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES, *MODELS_NAMES)
+SUITES = {"embedded": EMBEDDED_NAMES, "server": SERVER_NAMES, "models": MODELS_NAMES,
+          "all": WORKLOAD_NAMES}
 
 # MLflow is measured on a smaller training_loop and log_batch because it is synchronous and
 # slow at both (the figures compared are per point, so the sizes need not match).
@@ -81,6 +87,11 @@ FULL: dict[str, Scale] = {
     "server_concurrent": Scale(mltrail=10, mlflow=10),  # seconds of 8 threads logging
     "server_artifacts": Scale(mltrail=100, mlflow=100),  # MiB
     "server_start_and_idle": Scale(mltrail=3, mlflow=1),  # starts of each configuration
+    # The models suite (bench/models.py): the same sizes for both; a --quick run also makes
+    # fewer starts, a shorter concurrent load and fewer batch requests (models.QUICK_SIZES).
+    "models_serve": Scale(mltrail=2_000, mlflow=2_000),  # sequential 1-row requests
+    "models_predict": Scale(mltrail=100_000, mlflow=100_000),  # rows of the CSV
+    "models_spark": Scale(mltrail=1_000_000, mlflow=1_000_000),  # rows of the DataFrame
 }
 QUICK: dict[str, Scale] = {
     "training_loop": Scale(mltrail=1_000, mlflow=20),
@@ -94,6 +105,9 @@ QUICK: dict[str, Scale] = {
     "server_concurrent": Scale(mltrail=3, mlflow=3),
     "server_artifacts": Scale(mltrail=10, mlflow=10),
     "server_start_and_idle": Scale(mltrail=1, mlflow=1),
+    "models_serve": Scale(mltrail=200, mlflow=200),
+    "models_predict": Scale(mltrail=10_000, mlflow=10_000),
+    "models_spark": Scale(mltrail=100_000, mlflow=100_000),
 }
 
 
@@ -176,6 +190,27 @@ GOALS: tuple[Goal, ...] = (
          lower_is_better=True, min_ratio=10),
     Goal("server_start_and_idle", f"idle_rss_w{servers.WORKERS}_mib",
          f"idle RSS, {servers.WORKERS} workers", "MiB", lower_is_better=True, min_ratio=10),
+    # The models suite: a LogisticRegression on 20 features (bench/models.py).
+    Goal("models_serve", "conc_req_per_s", "serve 1-row, 16 connections", "req/s",
+         lower_is_better=False, min_ratio=10),
+    Goal("models_serve", "conc_p99_ms", "serve 1-row, 16 connections, p99", "ms",
+         lower_is_better=True, min_ratio=10),
+    Goal("models_serve", "seq_p50_ms", "serve 1-row, sequential, p50", "ms",
+         lower_is_better=True),
+    Goal("models_serve", "batch_rows_per_s", "serve 10,000-row requests", "rows/s",
+         lower_is_better=False, min_ratio=5),
+    Goal("models_serve", "errors", "serve: failed or wrong answers", "requests",
+         lower_is_better=True, limit=1, text="none"),
+    Goal("models_serve", "start_s", "serve: start to first 200 on /ping", "s",
+         lower_is_better=True, limit=1),
+    Goal("models_predict", "seconds", "models predict, whole command", "s",
+         lower_is_better=True, min_ratio=4),
+    Goal("models_spark", "pass1_rows_per_s", "spark_udf first pass", "rows/s",
+         lower_is_better=False, min_ratio=1.5),
+    Goal("models_spark", "pass2_rows_per_s", "spark_udf warm pass", "rows/s",
+         lower_is_better=False),
+    Goal("models_spark", "warm_over_plain", "spark_udf warm pass / Spark's own pass", "ratio",
+         lower_is_better=True, limit=1.3, text="≤ 1.3 (mltrail's own)"),
 )
 
 
@@ -260,6 +295,17 @@ def server_spec(lib: str, python: Path) -> servers.ServerSpec:
                                   env=library_env(lib), bench_env=MLFLOW_BENCH_ENV)
     return servers.ServerSpec(lib=lib, command=(str(python), "-m", "mltrail.cli.main", "server"),
                               env=library_env(lib))
+
+
+def model_spec(lib: str, python: Path) -> models.ModelSpec:
+    """How bench/models.py runs `lib`: `mlflow models ...` from MLflow's venv (its console
+    script, as a user runs it), `mltrail models ...` from src/ of this checkout."""
+    cli = (str(python.parent / "mlflow"),) if lib == "mlflow" else (
+        str(python), "-m", "mltrail.cli.main")
+    env = library_env(lib)
+    # As in an activated venv: `mlflow models serve` runs `uvicorn` from PATH.
+    env["PATH"] = os.pathsep.join(p for p in (str(python.parent), env.get("PATH")) if p)
+    return models.ModelSpec(lib=lib, python=python, cli=cli, env=env)
 
 
 def mltrail_version(python: Path) -> str | None:
@@ -448,7 +494,8 @@ def fmt_value(value: Any) -> str:
 
 def detail_lines(results: dict[str, dict[str, Figures]], names: Sequence[str]) -> list[str]:
     """One line of raw figures per (workload, library), for the docs."""
-    skip = {"lib", "workload", "version", "times_ms", "stderr_tail", "server_first_traceback"}
+    skip = {"lib", "workload", "version", "times_ms", "stderr_tail", "server_first_traceback",
+            "command", "first_answer", "output_head"}
     out = []
     for workload in names:
         for lib, fig in results.get(workload, {}).items():
@@ -501,6 +548,35 @@ Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
 """
 
 
+def models_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
+                   meta: dict[str, Any]) -> str:
+    commands = meta.get("model_commands") or {}
+    serve = [f"- {lib}: `{' '.join(cmd)} models serve -m <model> -p <free port> "
+             f"-w {models.WORKERS} --env-manager local`" for lib, cmd in commands.items()]
+    names = [n for n in MODELS_NAMES if n in results]
+    wall = meta["suite_wall_s"].get("models")
+    return f"""## Models suite
+
+The same model for both: a scikit-learn `LogisticRegression` fitted on the same seeded data
+({models.TRAIN_ROWS:,} rows of {models.N_FEATURES} double features `f0`..`f19`), saved by
+each library in its own interpreter with `<lib>.sklearn.save_model(model, path)` (each
+library's default format). The scoring server runs with {models.WORKERS} worker, as below,
+and is driven over plain HTTP with pre-encoded `dataframe_split` bodies (httpx; asyncio for
+the {models.CONNECTIONS} connections); `models predict` and the Spark child run in each
+library's own interpreter, Spark in a fresh `local[2]` session.
+
+{chr(10).join(serve)}
+
+{markdown_table(rows)}
+
+Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
+
+### Raw figures
+
+{chr(10).join(detail_lines(results, names))}
+"""
+
+
 def embedded_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
                      meta: dict[str, Any]) -> str:
     names = [n for n in EMBEDDED_NAMES if n in results]
@@ -527,10 +603,13 @@ def write_docs(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
     sections = []
     embedded_rows = [r for r in rows if r.goal.workload in EMBEDDED_NAMES]
     server_rows = [r for r in rows if r.goal.workload in SERVER_NAMES]
+    models_rows = [r for r in rows if r.goal.workload in MODELS_NAMES]
     if embedded_rows:
         sections.append(embedded_section(embedded_rows, results, meta))
     if server_rows:
         sections.append(server_section(server_rows, results, meta))
+    if models_rows:
+        sections.append(models_section(models_rows, results, meta))
     text = f"""# Benchmarks
 
 mltrail against MLflow {m['mlflow']} on the same machine, in one run of `python bench/run.py`.
@@ -573,7 +652,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", choices=tuple(SUITES), default="all",
-                    help="the embedded workloads, the server workloads, or both")
+                    help="the embedded, server or models workloads, or all of them")
     ap.add_argument("--quick", action="store_true", help="scaled-down smoke run")
     ap.add_argument("--only", help=f"comma-separated workloads (of {', '.join(WORKLOAD_NAMES)})")
     ap.add_argument("--lib", choices=("both", *LIBS), default="both",
@@ -647,6 +726,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if on_server:
         suite_s["server"] = time.perf_counter() - t_suite
 
+    on_models = [n for n in args.names if n in MODELS_NAMES]
+    t_suite = time.perf_counter()
+    if on_models:
+        results.update(models.run_suite(
+            [model_spec(lib, pythons[lib]) for lib in libs],
+            {n: {lib: scales[n].of(lib) for lib in libs} for n in on_models},
+            quick=args.quick, log=log))
+        suite_s["models"] = time.perf_counter() - t_suite
+
     versions = {lib: fig.get("version") for per in results.values()
                 for lib, fig in per.items() if "version" in fig}
     if "mltrail" in libs and "mltrail" not in versions:
@@ -657,6 +745,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mltrail_version": versions.get("mltrail"), "suite_wall_s": suite_s,
             "server_commands": {lib: list(server_spec(lib, pythons[lib]).command)
                                 for lib in libs} if on_server else None,
+            "model_commands": {lib: [Path(c).name if c.startswith("/") else c
+                                     for c in model_spec(lib, pythons[lib]).cli]
+                               for lib in libs} if on_models else None,
             "scales": {n: dataclasses.asdict(scales[n]) for n in args.names}}
     meta["machine"]["loadavg_end"] = os.getloadavg()
     meta["machine"]["source_end"] = source_state()
