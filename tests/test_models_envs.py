@@ -88,6 +88,6 @@ def test_mltrail_comes_from_its_source_folder_when_installed_from_one() -> None:
     requirement = mltrail_requirement()
     source = Path(__file__).resolve().parents[1]
     assert requirement in (
-        f"mltrail[models,server] @ file://{source}",
-        f"mltrail[models,server]=={mltrail.__version__}",
+        f"mltrail[server,models] @ file://{source}",
+        f"mltrail[server,models]=={mltrail.__version__}",
     )

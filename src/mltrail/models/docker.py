@@ -42,7 +42,13 @@ import yaml
 
 from mltrail._version import __version__
 from mltrail.errors import AlreadyExists, InvalidArgument, MltrailError
-from mltrail.models.environment import PYTHON_ENV_FILE, REQUIREMENTS_FILE, read_requirements
+from mltrail.models.environment import (
+    PYTHON_ENV_FILE,
+    REQUIREMENTS_FILE,
+    read_requirements,
+    requirement_name,
+)
+from mltrail.models.envs import SCORING_EXTRAS
 from mltrail.models.format import MLMODEL_FILE, Model
 from mltrail.models.pyfunc import local_model_path
 from mltrail.registry.uris import is_local
@@ -61,7 +67,6 @@ PORT = 8080
 PORT_ENV = "MLTRAIL_SCORING_PORT"
 UID = 10001  # the user the server runs as, not root
 DEFAULT_IMAGE_NAME = "mltrail-pyfunc-servable"
-MLTRAIL_EXTRAS = "server,models"  # what serving needs beyond the core: uvicorn, pandas, ...
 MLSERVER_NOT_SUPPORTED = (
     "MLServer images are not supported: building the plain mltrail scoring image instead. It "
     f"serves POST /invocations and GET /ping on port {PORT}, as an MLServer image of an MLflow "
@@ -70,7 +75,6 @@ MLSERVER_NOT_SUPPORTED = (
 
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 _VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _FILE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
 _DOCKERIGNORE = """\
 # Only what the Dockerfile copies goes into the build.
@@ -260,11 +264,6 @@ def _copy_tree(source: str, destination: str) -> None:
                 raise InvalidArgument(f"The model's {shown!r} is not a regular file or folder")
 
 
-def _requirement_name(line: str) -> str:
-    match = _NAME.match(line)
-    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else ""
-
-
 def _image_requirements(model: str, mltrail_line: str) -> str:
     path = os.path.join(model, REQUIREMENTS_FILE)
     if not os.path.isfile(path):
@@ -280,7 +279,7 @@ def _image_requirements(model: str, mltrail_line: str) -> str:
         option, _, value = line.partition(" ")
         if option in _FILE_OPTIONS and value.strip() and not os.path.isabs(value.strip()):
             line = f"{option} model/{value.strip()}"  # relative to the model's folder
-        elif _requirement_name(line) == "mltrail":
+        elif requirement_name(line) == "mltrail":
             continue
         lines.append(line)
     lines.append(mltrail_line)
@@ -302,14 +301,14 @@ def _mltrail_install(context: str, requirement: str | None) -> tuple[str, str]:
         return _copy_wheel(installed, wheels), "from the wheel this mltrail was installed from"
     if installed is not None:
         wheel = _build_wheel(installed, wheels)
-        return f"./wheels/{wheel}[{MLTRAIL_EXTRAS}]", "from a wheel built from its source tree"
-    return f"mltrail[{MLTRAIL_EXTRAS}]=={__version__}", "from the package index"
+        return f"./wheels/{wheel}[{SCORING_EXTRAS}]", "from a wheel built from its source tree"
+    return f"mltrail[{SCORING_EXTRAS}]=={__version__}", "from the package index"
 
 
 def _copy_wheel(path: str, wheels: str) -> str:
     os.makedirs(wheels, exist_ok=True)
     shutil.copyfile(path, os.path.join(wheels, os.path.basename(path)))
-    return f"./wheels/{os.path.basename(path)}[{MLTRAIL_EXTRAS}]"
+    return f"./wheels/{os.path.basename(path)}[{SCORING_EXTRAS}]"
 
 
 def _installed_wheel_or_tree() -> str | None:

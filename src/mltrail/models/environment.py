@@ -56,7 +56,7 @@ def pinned(package: str) -> str:
 def requirement_name(requirement: str) -> str:
     """The normalised package name a requirement line is about."""
     match = _NAME.match(requirement)
-    return match.group(1).lower().replace("_", "-") if match else requirement
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else requirement
 
 
 def _merged(base: Iterable[str], extra: Iterable[str]) -> list[str]:

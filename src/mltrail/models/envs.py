@@ -53,7 +53,7 @@ def env_root(environ: dict[str, str] | None = None) -> str:
 
 
 # What scoring needs of mltrail beyond its core: frames and files, and the scoring server.
-SCORING_EXTRAS = "models,server"
+SCORING_EXTRAS = "server,models"
 
 
 def mltrail_requirement() -> str:
