@@ -71,6 +71,10 @@ def _enforce_columns(data: Any, schema: Schema) -> pd.DataFrame:
         labels = [by_name.get(str(s.name)) for s in specs]
     else:  # unnamed columns are matched by position
         labels = [frame.columns[i] if i < frame.shape[1] else None for i in range(len(specs))]
+    if _already_fits(frame, specs, labels):
+        # Every column there with the exact dtype: nothing to convert, and a one-row request
+        # should not pay for rebuilding its frame column by column.
+        return frame if labels == list(frame.columns) else frame[labels]
     missing: list[str] = []
     wrong: list[str] = []
     out: dict[Any, pd.Series[Any]] = {}
@@ -88,6 +92,27 @@ def _enforce_columns(data: Any, schema: Schema) -> pd.DataFrame:
     if missing or wrong:
         raise _problems(missing, wrong)
     return pd.DataFrame(out, index=frame.index, copy=False)
+
+
+# The numpy dtype a column of each type has when it needs no conversion at all.
+_EXACT_DTYPES = {
+    DataType.double: "float64",
+    DataType.float: "float32",
+    DataType.long: "int64",
+    DataType.integer: "int32",
+    DataType.boolean: "bool",
+}
+
+
+def _already_fits(frame: pd.DataFrame, specs: list[ColSpec], labels: list[Any]) -> bool:
+    if any(label is None for label in labels) or not specs or specs[0].name is None:
+        return False
+    dtypes = frame.dtypes
+    for spec, label in zip(specs, labels):
+        exact = _EXACT_DTYPES.get(spec.type) if isinstance(spec.type, DataType) else None
+        if exact is None or label != spec.name or str(dtypes[label]) != exact:
+            return False
+    return True
 
 
 def _as_frame(data: Any, specs: list[ColSpec]) -> pd.DataFrame:
