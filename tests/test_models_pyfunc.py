@@ -186,3 +186,24 @@ def test_log_model_of_a_python_model_in_a_run(session: Session, tmp_path: Path) 
 def test_numpy_input_reaches_a_model_without_signature_unchanged(tmp_path: Path) -> None:
     mltrail.pyfunc.save_model(str(tmp_path / "m"), python_model=lambda a: a.shape)
     assert mltrail.pyfunc.load_model(str(tmp_path / "m")).predict(np.zeros((3, 4))) == (3, 4)
+
+
+def test_a_third_party_flavor_plugs_in_through_an_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed distribution declaring ``[mltrail.flavor] tinyflavor = tiny_flavor``."""
+    from mltrail.models.flavors import flavor_module
+
+    (tmp_path / "tiny_flavor.py").write_text(
+        "def _load_pyfunc(path):\n    return None\n\nNAME = 'tiny'\n"
+    )
+    dist = tmp_path / "tiny_flavor-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-flavor\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[mltrail.flavor]\ntinyflavor = tiny_flavor\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    assert flavor_module("tinyflavor").NAME == "tiny"
+    assert flavor_module("sklearn").__name__ == "mltrail.models.flavors.sklearn"
+    with pytest.raises(InvalidArgument, match="Unknown flavor 'nope'.*mltrail.flavor"):
+        flavor_module("nope")
