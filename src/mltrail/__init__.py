@@ -98,7 +98,7 @@ __all__ = [
 ]
 
 # Flavor and model modules load on first use, as ``mltrail.sklearn`` after ``import mltrail``.
-_LAZY_SUBMODULES = ("models", "pyfunc", "sklearn")
+_LAZY_SUBMODULES = ("lightgbm", "models", "pyfunc", "sklearn", "xgboost")
 
 
 def __getattr__(name: str) -> object:

@@ -2,7 +2,8 @@
 
 A flavor is a module with ``save_model``, ``log_model``, ``load_model`` and
 ``_load_pyfunc(path)``; the last is what ``python_function.loader_module`` in ``MLmodel``
-points at. Built in: ``sklearn`` and ``python_function`` (custom models). Others plug in
+points at. Built in: ``sklearn``, ``xgboost``, ``lightgbm`` and ``python_function``
+(custom models). Others plug in
 through the ``mltrail.flavor`` entry-point group (entry name: the flavor's name; object: its
 module). MLflow's own loader modules for the flavors mltrail has are read by mltrail's code,
 so a model MLflow saved loads without MLflow installed.
@@ -21,6 +22,8 @@ ENTRY_POINT_GROUP = "mltrail.flavor"
 
 _BUILTIN = {
     "sklearn": "mltrail.models.flavors.sklearn",
+    "xgboost": "mltrail.models.flavors.xgboost",
+    "lightgbm": "mltrail.models.flavors.lightgbm",
     "python_function": "mltrail.models.pyfunc",
 }
 
@@ -28,7 +31,11 @@ _BUILTIN = {
 _LOADERS = {
     "mltrail.sklearn": "mltrail.models.flavors.sklearn",
     "mltrail.pyfunc": "mltrail.models.pyfunc",
+    "mltrail.xgboost": "mltrail.models.flavors.xgboost",
+    "mltrail.lightgbm": "mltrail.models.flavors.lightgbm",
     "mlflow.sklearn": "mltrail.models.flavors.sklearn",
+    "mlflow.xgboost": "mltrail.models.flavors.xgboost",
+    "mlflow.lightgbm": "mltrail.models.flavors.lightgbm",
     "mlflow.pyfunc.model": "mltrail.models.pyfunc",
 }
 
