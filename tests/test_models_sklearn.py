@@ -281,3 +281,37 @@ def test_mlflow_loads_models_mltrail_saved(
     )
     want = [int(v) for v in logreg.predict(x.head(5))]
     assert json.loads(out.strip().splitlines()[-1]) == [want, want, want]
+
+
+@pytest.fixture(params=["mltrail", "mlflow"])
+def server_session(request: pytest.FixtureRequest) -> Any:
+    """A fluent session on a real tracking server: mltrail's, then MLflow's own."""
+    from mltrail.settings import Settings
+    from mltrail.tracking.fluent import use_session
+    from fixtures_tracking import close_session
+
+    if request.param == "mlflow":
+        url: str = request.getfixturevalue("mlflow_server")
+    else:
+        url = request.getfixturevalue("tracking_server").url
+    with use_session(Session(Settings(tracking_uri=url))) as bound:
+        try:
+            yield bound
+        finally:
+            close_session(bound)
+
+
+def test_log_model_through_a_tracking_server(
+    server_session: Session, data: tuple[pd.DataFrame, pd.Series], logreg: LogisticRegression
+) -> None:
+    """The model's files go through the server's artifact proxy, to the logged model's own
+    location; both URIs load it back, from mltrail's server and from MLflow's."""
+    x, _ = data
+    mltrail.set_experiment(f"served-models-{os.getpid()}-{id(server_session)}")
+    with mltrail.start_run() as run:
+        info = mltrail.sklearn.log_model(logreg, name="model", input_example=x.head(2))
+    model = server_session.client().get_logged_model(info.model_id)
+    assert model.status == LoggedModelStatus.READY
+    assert model.artifact_location.startswith("mlflow-artifacts:")
+    for uri in (f"runs:/{run.info.run_id}/model", info.model_uri):
+        np.testing.assert_array_equal(mltrail.pyfunc.load_model(uri).predict(x), logreg.predict(x))
