@@ -191,8 +191,12 @@ def test_a_model_that_fails_to_save_is_marked_failed(session: Session) -> None:
 
 
 def test_registering_says_the_registry_is_not_there_yet(
-    session: Session, logreg: LogisticRegression
+    session: Session, logreg: LogisticRegression, tmp_path: Path
 ) -> None:
+    # Journey 5 writes save_model(knn, path="models", registered_model_name="MyModel").
+    with pytest.raises(MltrailError, match="no model registry yet"):
+        mltrail.sklearn.save_model(logreg, path=str(tmp_path / "m"), registered_model_name="MyModel")
+    assert not (tmp_path / "m").exists()
     with mltrail.start_run(), pytest.raises(MltrailError, match="no model registry yet"):
         mltrail.sklearn.log_model(logreg, name="m", registered_model_name="MyModel")
     client = session.client()

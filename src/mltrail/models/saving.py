@@ -130,6 +130,17 @@ def finish_model(
     return mlmodel
 
 
+def refuse_registration(registered_model_name: str | None) -> None:
+    """Until the model registry exists, asking to register a model is a clear error, raised
+    before anything is written."""
+    if registered_model_name is not None:
+        raise MltrailError(
+            f"Cannot register the model as {registered_model_name!r}: this version of mltrail "
+            "has no model registry yet. Save or log it without registered_model_name and load "
+            "it by its path, models:/<model_id> or runs:/<run_id>/<name> URI"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
     """What ``log_model`` logged: where it is and what it is."""
@@ -174,12 +185,7 @@ def log_model(
             "differ (artifact_path is the older spelling of name)"
         )
     name = name or artifact_path or "model"
-    if registered_model_name is not None:
-        raise MltrailError(
-            f"Cannot register the model as {registered_model_name!r}: this version of mltrail "
-            "has no model registry yet. Log it without registered_model_name and load it by "
-            "its models:/<model_id> or runs:/<run_id>/<name> URI"
-        )
+    refuse_registration(registered_model_name)
     run = fluent.active_run()
     run_id = run.info.run_id if run is not None else None
     experiment_id = run.info.experiment_id if run is not None else fluent.experiment_id_in_force()

@@ -114,8 +114,11 @@ def save_model(
     pyfunc_predict_fn: str = "predict",
     metadata: Mapping[str, Any] | None = None,
     skops_trusted_types: Sequence[str] | None = None,
+    registered_model_name: str | None = None,
 ) -> None:
-    """Save ``sk_model`` to a new directory ``path``."""
+    """Save ``sk_model`` to a new directory ``path``. (``registered_model_name`` is accepted
+    as users write it, and refused until the model registry exists.)"""
+    saving.refuse_registration(registered_model_name)
     if serialization_format not in SERIALIZATION_FORMATS:
         raise InvalidArgument(
             f"Unknown serialization_format {serialization_format!r}: use one of "
