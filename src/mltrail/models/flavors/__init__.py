@@ -12,11 +12,21 @@ so a model MLflow saved loads without MLflow installed.
 from __future__ import annotations
 
 import importlib
+import logging
 from types import ModuleType
+from typing import Any
 
 from mltrail.errors import InvalidArgument, MltrailError
 
-__all__ = ["ENTRY_POINT_GROUP", "flavor_module", "loader_module"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "flavor_conf",
+    "flavor_module",
+    "loader_module",
+    "warn_if_versions_differ",
+]
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "mltrail.flavor"
 
@@ -91,3 +101,26 @@ def flavor_module(flavor: str) -> ModuleType:
         f"Unknown flavor {flavor!r}: built-in flavors are {known}; others plug in through "
         f"the {ENTRY_POINT_GROUP!r} entry points"
     )
+
+
+def flavor_conf(path: str, flavor: str) -> dict[str, Any]:
+    """The ``flavor`` keys of the ``MLmodel`` at ``path``; a clear error when the model was
+    not saved with that flavor."""
+    from mltrail.models.format import Model
+
+    metadata = Model.load(path)
+    conf = metadata.flavors.get(flavor)
+    if conf is None:
+        raise InvalidArgument(
+            f"The model at {path!r} has no {flavor} flavor (its flavors: "
+            f"{', '.join(sorted(metadata.flavors)) or 'none'})"
+        )
+    return conf
+
+
+def warn_if_versions_differ(library: str, saved: object, installed: str) -> None:
+    if saved and saved != installed:
+        log.warning(
+            "The model was saved with %s %s and is loaded with %s: it may not load or predict "
+            "the same", library, saved, installed
+        )

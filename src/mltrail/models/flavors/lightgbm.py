@@ -16,29 +16,21 @@ MLmodel lists, which saving checks come from LightGBM, scikit-learn, numpy or sc
 
 from __future__ import annotations
 
-import logging
 import os
-import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mltrail.errors import InvalidArgument, MltrailError
+from mltrail.errors import InvalidArgument
 from mltrail.models import saving
+from mltrail.models.flavors import _pickled, flavor_conf, warn_if_versions_differ
+from mltrail.models.flavors._pickled import CLOUDPICKLE, SERIALIZATION_FORMATS, SKOPS
 from mltrail.models.format import PYFUNC, Model
 
 __all__ = ["FLAVOR_NAME", "SERIALIZATION_FORMATS", "load_model", "log_model", "save_model"]
 
-log = logging.getLogger(__name__)
-
 FLAVOR_NAME = "lightgbm"
-SKOPS = "skops"
-CLOUDPICKLE = "cloudpickle"
-PICKLE = "pickle"
-SERIALIZATION_FORMATS = (SKOPS, CLOUDPICKLE, PICKLE)
-_FILES = {SKOPS: "model.skops", CLOUDPICKLE: "model.pkl", PICKLE: "model.pkl"}
 _BOOSTER_FILE = "model.lgb"
 _BOOSTER = "lightgbm.basic.Booster"
-_TRUSTED_ROOTS = ("lightgbm.", "sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
 def _lgb_version() -> str:
@@ -47,46 +39,9 @@ def _lgb_version() -> str:
     return str(lightgbm.__version__)
 
 
-def _skops() -> Any:
-    try:
-        import skops.io
-    except ModuleNotFoundError as exc:
-        raise MltrailError(
-            "The skops format needs the skops package: pip install skops, or save with "
-            "serialization_format='cloudpickle'"
-        ) from exc
-    return skops.io
-
-
 def _class_name(model: Any) -> str:
     cls = type(model)
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _trusted_types(file: str, given: Sequence[str] | None) -> list[str]:
-    untrusted = sorted(_skops().get_untrusted_types(file=file))
-    allowed = set(given or ())
-    foreign = [t for t in untrusted if t not in allowed and not t.startswith(_TRUSTED_ROOTS)]
-    if foreign:
-        raise InvalidArgument(
-            f"The model holds types from outside LightGBM, scikit-learn, numpy and scipy: "
-            f"{foreign}. List them in skops_trusted_types if you trust them, or save with "
-            "serialization_format='cloudpickle'"
-        )
-    return sorted(set(untrusted) | allowed)
-
-
-def _dump(lgb_model: Any, file: str, serialization_format: str) -> None:
-    if serialization_format == SKOPS:
-        _skops().dump(lgb_model, file)
-    elif serialization_format == CLOUDPICKLE:
-        import cloudpickle
-
-        with open(file, "wb") as out:
-            cloudpickle.dump(lgb_model, out)
-    else:
-        with open(file, "wb") as out:
-            pickle.dump(lgb_model, out, protocol=pickle.DEFAULT_PROTOCOL)
 
 
 def save_model(
@@ -108,11 +63,7 @@ def save_model(
     wrappers only."""
     import lightgbm
 
-    if serialization_format not in SERIALIZATION_FORMATS:
-        raise InvalidArgument(
-            f"Unknown serialization_format {serialization_format!r}: use one of "
-            f"{', '.join(SERIALIZATION_FORMATS)}"
-        )
+    _pickled.check_format(serialization_format)
     is_booster = isinstance(lgb_model, lightgbm.Booster)
     if not is_booster and not isinstance(lgb_model, lightgbm.LGBMModel):
         raise InvalidArgument(
@@ -120,7 +71,7 @@ def save_model(
             f"{_class_name(lgb_model)}"
         )
     if not is_booster and serialization_format == SKOPS:
-        _skops()  # a clear error before anything is written
+        _pickled.skops_io()  # a clear error before anything is written
     mlmodel = mlflow_model or Model()
     with saving.new_model_dir(path) as root:
         code = saving.copy_code_paths(root, code_paths)
@@ -130,12 +81,15 @@ def save_model(
             file = _BOOSTER_FILE
             lgb_model.save_model(os.path.join(root, file))
         else:
-            file = _FILES[serialization_format]
-            _dump(lgb_model, os.path.join(root, file), serialization_format)
+            file = _pickled.FILES[serialization_format]
+            _pickled.dump(lgb_model, os.path.join(root, file), serialization_format)
             flavor["serialization_format"] = serialization_format
             if serialization_format == SKOPS:
-                flavor["skops_trusted_types"] = _trusted_types(
-                    os.path.join(root, file), skops_trusted_types
+                flavor["skops_trusted_types"] = _pickled.trusted_types(
+                    os.path.join(root, file),
+                    skops_trusted_types,
+                    ("lightgbm.", "sklearn."),
+                    "LightGBM, scikit-learn",
                 )
                 packages.append("skops")
             else:
@@ -222,35 +176,16 @@ def _load_file(file: str, conf: Mapping[str, Any]) -> Any:
         return lightgbm.Booster(model_file=file)
     # Wrappers saved before MLflow offered skops were always cloudpickled.
     serialization_format = conf.get("serialization_format") or CLOUDPICKLE
-    if serialization_format not in SERIALIZATION_FORMATS:
-        raise InvalidArgument(f"Unknown LightGBM serialization_format {serialization_format!r}")
-    if serialization_format == SKOPS:
-        return _skops().load(file, trusted=list(conf.get("skops_trusted_types") or []))
-    with open(file, "rb") as f:
-        if serialization_format == CLOUDPICKLE:
-            import cloudpickle
-
-            return cloudpickle.load(f)
-        return pickle.load(f)
+    _pickled.check_format(serialization_format, "LightGBM")
+    return _pickled.load(file, serialization_format, conf.get("skops_trusted_types"))
 
 
 def _load_dir(path: str) -> Any:
-    metadata = Model.load(path)
-    conf = metadata.flavors.get(FLAVOR_NAME)
-    if conf is None:
-        raise InvalidArgument(
-            f"The model at {path!r} has no {FLAVOR_NAME} flavor (its flavors: "
-            f"{', '.join(sorted(metadata.flavors)) or 'none'})"
-        )
+    conf = flavor_conf(path, FLAVOR_NAME)
     file = conf.get("data")
     if not file:
         raise InvalidArgument(f"The {FLAVOR_NAME} flavor at {path!r} names no data file")
-    saved_version = conf.get("lgb_version")
-    if saved_version and saved_version != _lgb_version():
-        log.warning(
-            "The model was saved with LightGBM %s and is loaded with %s: it may not load "
-            "or predict the same", saved_version, _lgb_version()
-        )
+    warn_if_versions_differ("LightGBM", conf.get("lgb_version"), _lgb_version())
     return _load_file(os.path.join(path, file), conf)
 
 

@@ -19,14 +19,18 @@ from a source you trust.
 
 from __future__ import annotations
 
-import logging
 import os
-import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mltrail.errors import InvalidArgument, MltrailError
+from mltrail.errors import InvalidArgument
 from mltrail.models import saving
+from mltrail.models.flavors import _pickled, flavor_conf, warn_if_versions_differ
+from mltrail.models.flavors._pickled import (
+    PICKLE,
+    SERIALIZATION_FORMATS,
+    SKOPS,
+)
 from mltrail.models.format import PYFUNC, Model
 
 __all__ = [
@@ -37,67 +41,13 @@ __all__ = [
     "save_model",
 ]
 
-log = logging.getLogger(__name__)
-
 FLAVOR_NAME = "sklearn"
-SKOPS = "skops"
-CLOUDPICKLE = "cloudpickle"
-PICKLE = "pickle"
-SERIALIZATION_FORMATS = (SKOPS, CLOUDPICKLE, PICKLE)
-_FILES = {SKOPS: "model.skops", CLOUDPICKLE: "model.pkl", PICKLE: "model.pkl"}
-# Types skops may be told to trust without asking: the estimator's own library and its arrays.
-_TRUSTED_ROOTS = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
 def _sklearn_version() -> str:
     import sklearn
 
     return str(sklearn.__version__)
-
-
-def _skops() -> Any:
-    try:
-        import skops.io
-    except ModuleNotFoundError as exc:
-        raise MltrailError(
-            "The skops format needs the skops package: pip install skops (or "
-            "pip install 'mltrail[sklearn]'), or save with serialization_format='cloudpickle'"
-        ) from exc
-    return skops.io
-
-
-def _trusted_types(file: str, given: Sequence[str] | None) -> list[str]:
-    """The types loading ``file`` must trust: checked against what the user allowed, or
-    against the libraries we trust on their behalf."""
-    untrusted = sorted(_skops().get_untrusted_types(file=file))
-    if given is not None:
-        missing = [t for t in untrusted if t not in set(given)]
-        if missing:
-            raise InvalidArgument(
-                f"The model holds types that skops_trusted_types does not list: {missing}"
-            )
-        return list(given)
-    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_ROOTS)]
-    if foreign:
-        raise InvalidArgument(
-            f"The model holds types from outside scikit-learn, numpy and scipy: {foreign}. "
-            "List them in skops_trusted_types if you trust them, or save with "
-            "serialization_format='cloudpickle'"
-        )
-    return untrusted
-
-
-def _dump(sk_model: Any, file: str, serialization_format: str) -> None:
-    if serialization_format == SKOPS:
-        _skops().dump(sk_model, file)
-    elif serialization_format == CLOUDPICKLE:
-        import cloudpickle
-
-        with open(file, "wb") as out:
-            cloudpickle.dump(sk_model, out)
-    else:
-        with open(file, "wb") as out:
-            pickle.dump(sk_model, out, protocol=pickle.DEFAULT_PROTOCOL)
 
 
 def save_model(
@@ -119,11 +69,7 @@ def save_model(
     """Save ``sk_model`` to a new directory ``path``. (``registered_model_name`` is accepted
     as users write it, and refused until the model registry exists.)"""
     saving.refuse_registration(registered_model_name)
-    if serialization_format not in SERIALIZATION_FORMATS:
-        raise InvalidArgument(
-            f"Unknown serialization_format {serialization_format!r}: use one of "
-            f"{', '.join(SERIALIZATION_FORMATS)}"
-        )
+    _pickled.check_format(serialization_format)
     predict = getattr(sk_model, pyfunc_predict_fn, None)
     if not callable(predict):
         raise InvalidArgument(
@@ -131,12 +77,12 @@ def save_model(
             "be scored"
         )
     if serialization_format == SKOPS:
-        _skops()  # a clear error before anything is written
+        _pickled.skops_io()  # a clear error before anything is written
     mlmodel = mlflow_model or Model()
     with saving.new_model_dir(path) as root:
         code = saving.copy_code_paths(root, code_paths)
-        file = _FILES[serialization_format]
-        _dump(sk_model, os.path.join(root, file), serialization_format)
+        file = _pickled.FILES[serialization_format]
+        _pickled.dump(sk_model, os.path.join(root, file), serialization_format)
         flavor: dict[str, Any] = {
             "pickled_model": file,
             "serialization_format": serialization_format,
@@ -145,8 +91,8 @@ def save_model(
         }
         packages = ["scikit-learn"]
         if serialization_format == SKOPS:
-            flavor["skops_trusted_types"] = _trusted_types(
-                os.path.join(root, file), skops_trusted_types
+            flavor["skops_trusted_types"] = _pickled.trusted_types(
+                os.path.join(root, file), skops_trusted_types, ("sklearn.",), "scikit-learn"
             )
             packages.append("skops")
         else:
@@ -230,38 +176,13 @@ def log_model(
 
 def _load_file(file: str, conf: Mapping[str, Any]) -> Any:
     serialization_format = conf.get("serialization_format") or PICKLE
-    if serialization_format not in SERIALIZATION_FORMATS:
-        raise InvalidArgument(f"Unknown scikit-learn serialization_format {serialization_format!r}")
-    saved_version = conf.get("sklearn_version")
-    if saved_version and saved_version != _sklearn_version():
-        log.warning(
-            "The model was saved with scikit-learn %s and is loaded with %s: it may not load "
-            "or predict the same", saved_version, _sklearn_version()
-        )
-    if serialization_format == SKOPS:
-        trusted = list(conf.get("skops_trusted_types") or [])
-        return _skops().load(file, trusted=trusted)
-    with open(file, "rb") as f:
-        if serialization_format == CLOUDPICKLE:
-            import cloudpickle
-
-            return cloudpickle.load(f)
-        return pickle.load(f)
-
-
-def _flavor_conf(path: str) -> dict[str, Any]:
-    metadata = Model.load(path)
-    conf = metadata.flavors.get(FLAVOR_NAME)
-    if conf is None:
-        raise InvalidArgument(
-            f"The model at {path!r} has no {FLAVOR_NAME} flavor (its flavors: "
-            f"{', '.join(sorted(metadata.flavors)) or 'none'})"
-        )
-    return conf
+    _pickled.check_format(serialization_format, "scikit-learn")
+    warn_if_versions_differ("scikit-learn", conf.get("sklearn_version"), _sklearn_version())
+    return _pickled.load(file, serialization_format, conf.get("skops_trusted_types"))
 
 
 def _load_dir(path: str) -> Any:
-    conf = _flavor_conf(path)
+    conf = flavor_conf(path, FLAVOR_NAME)
     file = conf.get("pickled_model")
     if not file:
         raise InvalidArgument(f"The {FLAVOR_NAME} flavor at {path!r} names no pickled_model")

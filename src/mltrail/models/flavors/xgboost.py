@@ -15,7 +15,6 @@ model class, and reads the file into it.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,11 +23,10 @@ from typing import Any
 
 from mltrail.errors import InvalidArgument
 from mltrail.models import saving
+from mltrail.models.flavors import flavor_conf, warn_if_versions_differ
 from mltrail.models.format import PYFUNC, Model
 
 __all__ = ["FLAVOR_NAME", "MODEL_FORMATS", "load_model", "log_model", "save_model"]
-
-log = logging.getLogger(__name__)
 
 FLAVOR_NAME = "xgboost"
 MODEL_FORMATS = ("ubj", "json", "xgb")
@@ -181,22 +179,11 @@ def _model_class(name: str) -> Any:
 
 
 def _load_dir(path: str) -> Any:
-    metadata = Model.load(path)
-    conf = metadata.flavors.get(FLAVOR_NAME)
-    if conf is None:
-        raise InvalidArgument(
-            f"The model at {path!r} has no {FLAVOR_NAME} flavor (its flavors: "
-            f"{', '.join(sorted(metadata.flavors)) or 'none'})"
-        )
+    conf = flavor_conf(path, FLAVOR_NAME)
     file = conf.get("data")
     if not file:
         raise InvalidArgument(f"The {FLAVOR_NAME} flavor at {path!r} names no data file")
-    saved_version = conf.get("xgb_version")
-    if saved_version and saved_version != _xgb_version():
-        log.warning(
-            "The model was saved with XGBoost %s and is loaded with %s: it may not load "
-            "or predict the same", saved_version, _xgb_version()
-        )
+    warn_if_versions_differ("XGBoost", conf.get("xgb_version"), _xgb_version())
     model = _model_class(str(conf.get("model_class") or _BOOSTER))()
     with _quiet_legacy_name():
         model.load_model(os.path.join(path, file))

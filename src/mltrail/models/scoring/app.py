@@ -110,11 +110,11 @@ class ScoringModel(Protocol):
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """The request body is over the size limit, by its Content-Length or as it arrives."""
 
 
 class _ClientGone(Exception):
-    pass
+    """The client disconnected before its body was read."""
 
 
 def _envelope(status: int, code: str, message: str) -> Answer:
