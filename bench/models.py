@@ -33,7 +33,6 @@ import importlib
 import json
 import math
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -60,7 +59,6 @@ TRAIN_SEED = 0
 WORKERS = 1
 START_TIMEOUT_S = 300.0
 PING_POLL_S = 0.01
-STOP_GRACE_S = 5.0
 REQUEST_TIMEOUT_S = 120.0
 HEADERS = {"Content-Type": "application/json"}
 ONE_ROW_BODIES = 256  # distinct pre-encoded 1-row bodies, cycled (seed 1)
@@ -382,32 +380,10 @@ class ModelServer:
                 time.sleep(PING_POLL_S)
 
     def stop(self) -> None:
-        """SIGTERM the process group (by its id), SIGKILL if anything is left after the
-        grace time."""
-        if self.proc is None:
-            return
-        pgid = self.proc.pid
+        import servers
 
-        def signal_group(sig: int) -> bool:
-            try:
-                os.killpg(pgid, sig)
-                return True
-            except ProcessLookupError:
-                return False
-
-        signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline:
-            self.proc.poll()
-            if not signal_group(0):
-                break
-            time.sleep(0.05)
-        else:
-            signal_group(signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
+        if self.proc is not None:
+            servers.stop_process_group(self.proc)
 
 
 def bench_seq(url: str, bodies: Sequence[bytes], n: int, tally: Tally,

@@ -205,6 +205,33 @@ class PeakRss:
         self._thread.join()
 
 
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group `proc` leads, SIGKILL it if anything is left after the
+    grace time."""
+    pgid = proc.pid
+
+    def signal_group(sig: int) -> bool:
+        try:
+            os.killpg(pgid, sig)
+            return True
+        except ProcessLookupError:
+            return False
+
+    signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline:
+        proc.poll()
+        if not signal_group(0):
+            break
+        time.sleep(0.05)
+    else:
+        signal_group(signal.SIGKILL)
+    try:
+        proc.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass  # a zombie at worst; the group has been sent SIGKILL
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -309,31 +336,8 @@ class Server:
         return self.settle_s
 
     def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL it if anything is left after the grace time."""
-        if self.proc is None:
-            return
-        pgid = self.proc.pid
-
-        def signal_group(sig: int) -> bool:
-            try:
-                os.killpg(pgid, sig)
-                return True
-            except ProcessLookupError:
-                return False
-
-        signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < deadline:
-            self.proc.poll()
-            if not signal_group(0):
-                break
-            time.sleep(0.05)
-        else:
-            signal_group(signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
+        if self.proc is not None:
+            stop_process_group(self.proc)
 
     def log_size(self) -> int:
         try:
