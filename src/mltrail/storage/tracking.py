@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mltrail.entities import (
     DatasetInput,
@@ -30,6 +30,9 @@ from mltrail.entities import (
     ViewType,
 )
 from mltrail.errors import NotImplementedByServer
+
+if TYPE_CHECKING:
+    from mltrail.storage.registry import RegistryStore
 
 
 class WouldWait(Exception):
@@ -234,6 +237,11 @@ class TrackingStore(abc.ABC):
 
     def close(self) -> None:
         """Release connections; the default store holds none."""
+
+    def registry_store(self) -> RegistryStore:
+        """The model registry kept beside this store's runs (one per store, sharing its
+        engine or HTTP session). A store without a registry says so."""
+        raise NotImplementedByServer(f"{type(self).__name__} has no model registry")
 
     # Logged models (MLflow 3). Not abstract: a store without them says so when called.
 
