@@ -89,7 +89,6 @@ def test_every_mlflow_endpoint_is_served_or_left_out_on_purpose(tracking_server:
         ("POST", "/api/3.0/mlflow/gateway/endpoints/create"),
         ("GET", "/api/3.0/mlflow/scorers/list"),
         ("POST", "/api/3.0/mlflow/prompt-optimization/jobs"),
-        ("POST", "/api/2.0/mlflow/registered-models/create"),
         ("GET", "/ajax-api/3.0/mlflow/workspaces"),
     ],
 )

@@ -25,6 +25,7 @@ settings as an argument. The library never writes to ``os.environ``.
 | http_max_retries       | MLTRAIL_HTTP_REQUEST_MAX_RETRIES (MLFLOW_ twin)              | 5                     |
 | http_backoff_factor    | MLTRAIL_HTTP_REQUEST_BACKOFF_FACTOR (MLFLOW_ twin)           | 0.5 (seconds)         |
 | http_timeout           | MLTRAIL_HTTP_REQUEST_TIMEOUT (MLFLOW_ twin)                  | 120 (seconds)         |
+| webhooks_allow_private | MLTRAIL_WEBHOOKS_ALLOW_PRIVATE (MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS) | false            |
 
 "(MLFLOW_ twin)" is the same name with the ``MLFLOW_`` prefix, read when the ``MLTRAIL_`` one
 is unset. The credential, TLS and ``http_*`` fields configure the client of an ``http(s)://``
@@ -108,6 +109,7 @@ class Settings:
     http_max_retries: int = 5
     http_backoff_factor: float = 0.5
     http_timeout: float = 120.0
+    webhooks_allow_private: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -151,6 +153,9 @@ class Settings:
             ),
             http_timeout=_number(
                 env, "HTTP_REQUEST_TIMEOUT", 120.0, "MLFLOW_HTTP_REQUEST_TIMEOUT"
+            ),
+            webhooks_allow_private=_flag(
+                env, "WEBHOOKS_ALLOW_PRIVATE", False, "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"
             ),
         )
 

@@ -74,6 +74,10 @@ def _server_options(default_host: str) -> Callable[[F], F]:
                          help="A path prefix for every route, e.g. /mltrail."),
             click.option("--max-request-bytes", default=32 * 1024 * 1024, show_default=True,
                          type=click.IntRange(1024), help="The largest JSON request body accepted."),
+            click.option("--allow-private-webhook-urls", is_flag=True,
+                         help="Let webhooks call hosts on private networks, e.g. an in-cluster "
+                         "service; off by default, see CVE-2026-2393. Also "
+                         "MLTRAIL_WEBHOOKS_ALLOW_PRIVATE=true."),
             click.option("--log-level", default="warning", show_default=True,
                          type=click.Choice(["critical", "error", "warning", "info", "debug"])),
         ]
@@ -95,6 +99,7 @@ def _run(
     artifacts_only: bool,
     static_prefix: str,
     max_request_bytes: int,
+    allow_private_webhook_urls: bool,
     log_level: str,
 ) -> None:
     # The server's frameworks load only when a server starts.
@@ -118,6 +123,7 @@ def _run(
         static_prefix=prefix,
         max_request_bytes=max_request_bytes,
         s3_endpoint_url=settings.s3_endpoint_url,
+        webhooks_allow_private=allow_private_webhook_urls or settings.webhooks_allow_private,
     )
     if config.backend_store_uri.startswith(("http:", "https:")):
         raise click.ClickException("--backend-store-uri must be a database, not a server URL")
@@ -140,7 +146,7 @@ def _run(
         factory=True,
         workers=workers,
         log_level=log_level,
-        lifespan="off",
+        lifespan="on",  # at shutdown, queued webhook deliveries go out (app._lifespan)
         ws="none",  # no WebSocket endpoints: skip importing a WebSocket protocol at start
         timeout_keep_alive=30,
     )

@@ -11,22 +11,32 @@ FastAPI.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from mltrail._version import __version__
+from mltrail.errors import NotImplementedByServer
 from mltrail.server import errors
 from mltrail.server.api import unsupported, artifacts, experiments, get_artifact, metrics, proxy, runs
 from mltrail.server.api import logged_models
+from mltrail.server.api import registry
+from mltrail.server.api import webhooks
 from mltrail.server.artifact_repos import repository_for
 from mltrail.server.config import PROXY_ROOT, ServerConfig
 from mltrail.server.express import ExpressLane, TrackingApp
 from mltrail.server.responses import FastJSONResponse
+from mltrail.server.webhooks import WebhookDispatcher
 from mltrail.settings import Settings
+from mltrail.storage.registry import RegistryStore
+from mltrail.storage.sql.store import SqlTrackingStore
+from mltrail.storage.sql.webhooks import SqlWebhookStore
 from mltrail.storage.tracking import TrackingStore
 from mltrail.storage.uri import open_tracking_store
 
@@ -36,6 +46,8 @@ TRACKING_ROUTERS = (
     metrics.router,
     artifacts.router,
     logged_models.router,
+    registry.router,
+    webhooks.router,
 )
 CONFIG_ENV = "MLTRAIL_SERVER_CONFIG"
 
@@ -50,6 +62,35 @@ def open_store(config: ServerConfig) -> TrackingStore:
     return open_tracking_store(config.backend_store_uri, settings)
 
 
+def _registry_of(store: TrackingStore) -> RegistryStore | None:
+    """The store's model registry; ``None`` (registry calls answer 501) if it has none."""
+    try:
+        return store.registry_store()
+    except NotImplementedByServer:
+        return None
+
+
+def _install_webhooks(app: FastAPI, store: TrackingStore | None, config: ServerConfig) -> None:
+    """Webhooks are kept beside a SQL store's runs and delivered by ``app.state.events``;
+    a server without a SQL store drops registry events."""
+    if isinstance(store, SqlTrackingStore):
+        app.state.webhooks = SqlWebhookStore(store.engine)
+        app.state.events = WebhookDispatcher(
+            app.state.webhooks, allow_private=config.webhooks_allow_private
+        )
+    else:
+        app.state.webhooks = None
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Let queued webhook deliveries go out and stop their threads.
+    events = getattr(app.state, "events", None)
+    if isinstance(events, WebhookDispatcher):
+        await asyncio.to_thread(events.close)
+
+
 def create_app(config: ServerConfig, store: TrackingStore | None = None) -> FastAPI:
     app = TrackingApp(
         title="mltrail tracking server",
@@ -58,9 +99,12 @@ def create_app(config: ServerConfig, store: TrackingStore | None = None) -> Fast
         docs_url=f"{config.static_prefix}/docs",
         redoc_url=None,
         openapi_url=f"{config.static_prefix}/openapi.json",
+        lifespan=_lifespan,
     )
     app.state.config = config
     app.state.store = None if config.artifacts_only else (store or open_store(config))
+    app.state.registry = None if app.state.store is None else _registry_of(app.state.store)
+    _install_webhooks(app, app.state.store, config)
     errors.install(app)
     prefix = config.static_prefix.rstrip("/")
 

@@ -20,6 +20,8 @@ class ServerConfig:
     static_prefix: str = ""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     s3_endpoint_url: str | None = None
+    # Let webhooks call hosts on private networks (off by default: CVE-2026-2393).
+    webhooks_allow_private: bool = False
 
     @property
     def artifact_root(self) -> str:

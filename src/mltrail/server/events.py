@@ -21,14 +21,11 @@ from typing import Any, Protocol
 
 from starlette.requests import Request
 
-log = logging.getLogger(__name__)
+from mltrail.entities.webhook import EVENTS
 
-EVENTS: dict[str, tuple[str, ...]] = {
-    "REGISTERED_MODEL": ("CREATED",),
-    "MODEL_VERSION": ("CREATED", "STAGE_TRANSITIONED"),
-    "MODEL_VERSION_TAG": ("SET", "DELETED"),
-    "MODEL_VERSION_ALIAS": ("CREATED", "DELETED"),
-}
+__all__ = ["EVENTS", "DropEvents", "EventSink", "publish"]
+
+log = logging.getLogger(__name__)
 
 
 class EventSink(Protocol):

@@ -37,6 +37,7 @@ from mltrail.entities import (
 from mltrail.errors import MltrailError, NotFound, NotImplementedByServer
 from mltrail.settings import Settings
 from mltrail.storage.http_session import HttpSession, ParamValue
+from mltrail.storage.rest_registry import RestRegistryStore
 from mltrail.storage.tracking import TrackingStore
 
 __all__ = ["API_PREFIX", "HISTORY_PAGE_SIZE", "RestStore"]
@@ -77,6 +78,7 @@ class RestStore(TrackingStore):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._http = HttpSession(base_url, settings, client=client, sleep=sleep)
+        self._registry = RestRegistryStore(self._http)
 
     @property
     def base_url(self) -> str:
@@ -410,6 +412,10 @@ class RestStore(TrackingStore):
             "run `mltrail gc --tracking-uri <the server's backend database URI>` (sqlite:/// "
             "or postgresql://) on a machine that can reach that database instead"
         )
+
+    def registry_store(self) -> RestRegistryStore:
+        """The server's model registry, over this store's HTTP session."""
+        return self._registry
 
     def close(self) -> None:
         self._http.close()

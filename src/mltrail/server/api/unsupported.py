@@ -26,11 +26,8 @@ LEFT_OUT: tuple[tuple[str, str, str], ...] = (
     ("3.0", "gateway", "the AI gateway"),
     ("3.0", "prompt-optimization", "prompt optimisation"),
     ("3.0", "review-queues", "GenAI review queues"),
-    ("2.0", "webhooks", "webhooks"),
     ("2.0", "artifacts/presigned-upload-url", "presigned URLs (object-store destinations only)"),
     ("2.0", "artifacts/presigned-download-url", "presigned URLs (object-store destinations only)"),
-    ("2.0", "registered-models", "the model registry (a later mltrail version)"),
-    ("2.0", "model-versions", "the model registry (a later mltrail version)"),
 )
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 

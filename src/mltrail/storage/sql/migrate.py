@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from mltrail.storage.sql import schema
 from mltrail.storage.sql.engine import WRITE
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0005"
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 _PG_LOCK_KEY = 0x6D6C7472  # "mltr"

@@ -227,3 +227,135 @@ run_model_inputs = sa.Table(
         "model_id", sa.String(36), sa.ForeignKey("logged_models.model_id"), primary_key=True
     ),
 )
+
+# Registry webhooks (migration 0005): a webhook, the events it subscribes to (one row each,
+# so the dispatcher finds an event's webhooks by index), and every delivery made to it, with
+# its attempts and outcome. The secret is kept to sign deliveries and never returned.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("webhook_id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.String(1000), nullable=True),
+    sa.Column("url", sa.String(500), nullable=False),
+    sa.Column("secret", sa.String(1000), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_webhooks_created", "creation_timestamp"),
+)
+
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column(
+        "webhook_id",
+        sa.String(36),
+        sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("entity", sa.String(50), primary_key=True),
+    sa.Column("action", sa.String(50), primary_key=True),
+    sa.Index("ix_webhook_events_event", "entity", "action"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(36), primary_key=True),
+    sa.Column(
+        "webhook_id",
+        sa.String(36),
+        sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("entity", sa.String(50), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Index("ix_webhook_deliveries_webhook_created", "webhook_id", "creation_timestamp"),
+)
+
+# The model registry, revision 0004. A registered model's name is its key; its versions are
+# numbered from 1 by ``last_version``, which only grows, so a deleted version's number is
+# never given again (as in MLflow). Child rows follow a rename and a delete: PostgreSQL by
+# its cascading foreign keys, SQLite (which does not enforce them) by the store's own updates.
+
+
+def _model_name() -> sa.Column[str]:
+    return sa.Column(
+        "name",
+        sa.String(256),
+        sa.ForeignKey("registered_models.name", onupdate="CASCADE", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.String(5000), nullable=True),
+    sa.Column("user_id", sa.String(256), nullable=True),
+    sa.Column("last_version", sa.Integer, nullable=False),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    _model_name(),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    _model_name(),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=True),
+    sa.Column("current_stage", sa.String(20), nullable=False),
+    sa.Column("description", sa.String(5000), nullable=True),
+    sa.Column("source", sa.String(500), nullable=False),
+    # Where the files are (what get_model_version_download_uri answers), resolved once.
+    sa.Column("storage_location", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("run_link", sa.String(500), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_message", sa.String(500), nullable=True),
+    sa.Column("model_id", sa.String(36), nullable=True),
+    sa.Index("ix_model_versions_run_id", "run_id"),
+    sa.Index("ix_model_versions_last_updated", "last_updated_timestamp"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        onupdate="CASCADE",
+        ondelete="CASCADE",
+    ),
+)
+
+registered_model_aliases = sa.Table(
+    "registered_model_aliases",
+    metadata,
+    _model_name(),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)

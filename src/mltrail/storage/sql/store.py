@@ -45,6 +45,7 @@ from mltrail.storage.sql.engine import (
     is_lock_error,
     no_wait,
 )
+from mltrail.storage.sql.registry import SqlRegistryStore
 from mltrail.storage.tracking import TrackingStore, WouldWait
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class SqlTrackingStore(TrackingStore):
             run_name_factory = generate_run_name
         self._run_name_factory = run_name_factory
         self._checkpoints: WalCheckpoints | None = None
+        self._registry = SqlRegistryStore(engine, self)
 
     # Transactions
 
@@ -304,6 +306,12 @@ class SqlTrackingStore(TrackingStore):
             return search.search_dicts(
                 conn, ids, filter_string, view, limit, order_by, page_token
             )
+
+    # Model registry
+
+    def registry_store(self) -> SqlRegistryStore:
+        """The model registry in this store's database, sharing its engine."""
+        return self._registry
 
     # Maintenance
 
