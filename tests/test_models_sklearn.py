@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 import mltrail
 from mltrail.entities import LoggedModelStatus
-from mltrail.errors import InvalidArgument, MltrailError, NotFound
+from mltrail.errors import InvalidArgument, NotFound
 from mltrail.tracking.fluent import Session
 
 
@@ -190,19 +190,6 @@ def test_a_model_that_fails_to_save_is_marked_failed(session: Session) -> None:
     assert [(m.name, m.status) for m in models] == [("bad", LoggedModelStatus.FAILED)]
 
 
-def test_registering_says_the_registry_is_not_there_yet(
-    session: Session, logreg: LogisticRegression, tmp_path: Path
-) -> None:
-    # Journey 5 writes save_model(knn, path="models", registered_model_name="MyModel").
-    with pytest.raises(MltrailError, match="no model registry yet"):
-        mltrail.sklearn.save_model(logreg, path=str(tmp_path / "m"), registered_model_name="MyModel")
-    assert not (tmp_path / "m").exists()
-    with mltrail.start_run(), pytest.raises(MltrailError, match="no model registry yet"):
-        mltrail.sklearn.log_model(logreg, name="m", registered_model_name="MyModel")
-    client = session.client()
-    assert list(client.search_logged_models([mltrail.tracking.fluent.experiment_id_in_force()])) == []
-
-
 def test_runs_uri_errors_name_the_problem(session: Session, logreg: LogisticRegression) -> None:
     with mltrail.start_run() as run:
         mltrail.sklearn.log_model(logreg, name="model")
@@ -210,7 +197,7 @@ def test_runs_uri_errors_name_the_problem(session: Session, logreg: LogisticRegr
         mltrail.pyfunc.load_model(f"runs:/{run.info.run_id}")
     with pytest.raises(InvalidArgument, match="'..' segments"):
         mltrail.pyfunc.load_model(f"runs:/{run.info.run_id}/../other")
-    with pytest.raises(MltrailError, match="model registry"):
+    with pytest.raises(NotFound, match="MyModel"):
         mltrail.pyfunc.load_model("models:/MyModel/1")
     with pytest.raises(NotFound):
         mltrail.pyfunc.load_model(f"runs:/{run.info.run_id}/nothing-here")

@@ -4,6 +4,8 @@ Only the fluent API, the client and the errors load at import; databases, datafr
 plotting libraries load when first used.
 """
 
+from typing import TYPE_CHECKING
+
 from mltrail._version import __version__
 from mltrail.errors import MltrailError
 from mltrail.tracking.client import MlflowClient, MltrailClient
@@ -22,6 +24,7 @@ from mltrail.tracking.fluent import (
     get_experiment_by_name,
     get_parent_run,
     get_run,
+    get_registry_uri,
     get_tracking_uri,
     is_tracking_uri_set,
     last_active_run,
@@ -44,11 +47,15 @@ from mltrail.tracking.fluent import (
     set_experiment,
     set_experiment_tag,
     set_experiment_tags,
+    set_registry_uri,
     set_tag,
     set_tags,
     set_tracking_uri,
     start_run,
 )
+
+if TYPE_CHECKING:
+    from mltrail.registry.register import register_model
 
 __all__ = [
     "ActiveRun",
@@ -69,6 +76,7 @@ __all__ = [
     "get_experiment_by_name",
     "get_parent_run",
     "get_run",
+    "get_registry_uri",
     "get_tracking_uri",
     "is_tracking_uri_set",
     "last_active_run",
@@ -86,11 +94,13 @@ __all__ = [
     "log_params",
     "log_table",
     "log_text",
+    "register_model",
     "search_experiments",
     "search_runs",
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
+    "set_registry_uri",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -106,4 +116,8 @@ def __getattr__(name: str) -> object:
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "register_model":
+        from mltrail.registry.register import register_model
+
+        return register_model
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

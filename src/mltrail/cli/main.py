@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "experiments": "mltrail.cli.experiments:experiments",
     "gc": "mltrail.cli.gc:gc",
     "models": "mltrail.cli.models:models",
+    "registry": "mltrail.cli.registry:registry",
     "runs": "mltrail.cli.runs:runs",
     "server": "mltrail.cli.server:server",
     "ui": "mltrail.cli.server:ui",

@@ -62,6 +62,7 @@ def _exec_in(python: str, args: list[str]) -> None:
     lazy={
         "generate-dockerfile": "mltrail.cli.models_docker:generate_dockerfile",
         "build-docker": "mltrail.cli.models_docker:build_docker",
+        "registry": "mltrail.cli.registry:registry",
     },
 )
 def models() -> None:

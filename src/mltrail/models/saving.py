@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from mltrail.entities.registry import validate_registered_model_name
 from mltrail.errors import InvalidArgument, MltrailError
 from mltrail.models import environment
 from mltrail.models.format import PYFUNC, Model, directory_size
@@ -130,15 +131,19 @@ def finish_model(
     return mlmodel
 
 
-def refuse_registration(registered_model_name: str | None) -> None:
-    """Until the model registry exists, asking to register a model is a clear error, raised
-    before anything is written."""
+def check_registered_name(registered_model_name: str | None) -> None:
+    """A bad ``registered_model_name`` is refused before anything is saved or logged."""
     if registered_model_name is not None:
-        raise MltrailError(
-            f"Cannot register the model as {registered_model_name!r}: this version of mltrail "
-            "has no model registry yet. Save or log it without registered_model_name and load "
-            "it by its path, models:/<model_id> or runs:/<run_id>/<name> URI"
-        )
+        validate_registered_model_name(registered_model_name, "registered_model_name")
+
+
+def register_saved(path: str, registered_model_name: str | None) -> int | None:
+    """Register a model saved at ``path`` (uploaded first as a logged model); its version."""
+    if registered_model_name is None:
+        return None
+    from mltrail.registry.register import register_model
+
+    return register_model(path, registered_model_name).version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +162,7 @@ class ModelInfo:
     utc_time_created: str
     mltrail_version: str | None
     metadata: dict[str, Any] | None
+    registered_model_version: int | None = None
 
     @property
     def artifact_uri(self) -> str:
@@ -185,7 +191,7 @@ def log_model(
             "differ (artifact_path is the older spelling of name)"
         )
     name = name or artifact_path or "model"
-    refuse_registration(registered_model_name)
+    check_registered_name(registered_model_name)
     run = fluent.active_run()
     run_id = run.info.run_id if run is not None else None
     experiment_id = run.info.experiment_id if run is not None else fluent.experiment_id_in_force()
@@ -209,6 +215,13 @@ def log_model(
     client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     if run_id is not None:
         client.link_model_to_run(run_id, model.model_id, step)
+    registered_version = None
+    if registered_model_name is not None:
+        from mltrail.registry.register import register_model
+
+        registered_version = register_model(
+            model.model_uri, registered_model_name, client=client
+        ).version
     return ModelInfo(
         model_id=model.model_id,
         name=name,
@@ -222,4 +235,5 @@ def log_model(
         utc_time_created=mlmodel.utc_time_created,
         mltrail_version=mlmodel.mltrail_version,
         metadata=mlmodel.metadata,
+        registered_model_version=registered_version,
     )

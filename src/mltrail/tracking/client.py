@@ -57,6 +57,7 @@ from mltrail.storage.tracking import TrackingStore
 from mltrail.storage.uri import open_tracking_store
 from mltrail.tracking import artifact_files
 from mltrail.tracking.batcher import METRIC, PARAM, TAG, Batcher
+from mltrail.tracking.registry_methods import RegistryMethods
 
 
 def now_ms() -> int:
@@ -73,7 +74,7 @@ def resolve_tracking_uri(uri: str | None, settings: Settings) -> str:
     return chosen
 
 
-class MltrailClient:
+class MltrailClient(RegistryMethods):
     def __init__(
         self,
         tracking_uri: str | None = None,
@@ -83,11 +84,17 @@ class MltrailClient:
     ) -> None:
         self._settings = settings or Settings.from_env()
         self._tracking_uri = resolve_tracking_uri(tracking_uri, self._settings)
-        self._registry_uri = registry_uri or self._settings.registry_uri or self._tracking_uri
+        chosen_registry = registry_uri or self._settings.registry_uri
+        self._registry_uri = (
+            resolve_tracking_uri(chosen_registry, self._settings)
+            if chosen_registry
+            else self._tracking_uri
+        )
         self._store: TrackingStore | None = None
         self._batcher: Batcher | None = None
         self._batcher_lock = threading.Lock()
         self._artifact_uris: dict[str, str] = {}
+        self._registry = None
 
     @property
     def tracking_uri(self) -> str:

@@ -78,6 +78,7 @@ class Session:
         self.settings = settings or Settings.from_env()
         self._tracking_uri: str | None = None
         self._resolved_uri: str | None = None
+        self._registry_uri: str | None = None
         self.experiment_id: str | None = None
         self._local = threading.local()
         self._clients: dict[str, MltrailClient] = {}
@@ -113,14 +114,25 @@ class Session:
             self._resolved_uri = resolve_tracking_uri(self._tracking_uri, self.settings)
         return self._resolved_uri
 
+    @property
+    def registry_uri(self) -> str | None:
+        return self._registry_uri
+
+    @registry_uri.setter
+    def registry_uri(self, uri: str | None) -> None:
+        self._registry_uri = resolve_tracking_uri(uri, self.settings) if uri else None
+
     def client(self) -> MltrailClient:
         uri = self._resolved_uri or self.resolved_tracking_uri()
-        client = self._clients.get(uri)
+        key = uri if self._registry_uri is None else f"{uri} {self._registry_uri}"
+        client = self._clients.get(key)
         if client is None:
             with self._lock:
-                client = self._clients.get(uri)
+                client = self._clients.get(key)
                 if client is None:
-                    client = self._clients[uri] = MltrailClient(uri, settings=self.settings)
+                    client = self._clients[key] = MltrailClient(
+                        uri, self._registry_uri, settings=self.settings
+                    )
         return client
 
     def end_all_runs(self) -> None:
@@ -177,6 +189,15 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
 
 def get_tracking_uri() -> str:
     return get_session().resolved_tracking_uri()
+
+
+def set_registry_uri(uri: str | os.PathLike[str]) -> None:
+    """Keep registered models in another store than runs (by default they share one)."""
+    get_session().registry_uri = os.fspath(uri) or None
+
+
+def get_registry_uri() -> str:
+    return get_session().client().registry_uri
 
 
 def is_tracking_uri_set() -> bool:

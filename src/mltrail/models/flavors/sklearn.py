@@ -66,9 +66,9 @@ def save_model(
     skops_trusted_types: Sequence[str] | None = None,
     registered_model_name: str | None = None,
 ) -> None:
-    """Save ``sk_model`` to a new directory ``path``. (``registered_model_name`` is accepted
-    as users write it, and refused until the model registry exists.)"""
-    saving.refuse_registration(registered_model_name)
+    """Save ``sk_model`` to a new directory ``path``; with ``registered_model_name``, also
+    upload it as a logged model and register it as that model's next version."""
+    saving.check_registered_name(registered_model_name)
     _pickled.check_format(serialization_format)
     predict = getattr(sk_model, pyfunc_predict_fn, None)
     if not callable(predict):
@@ -117,6 +117,7 @@ def save_model(
             conda_env=conda_env,
             metadata=metadata,
         )
+    saving.register_saved(path, registered_model_name)
 
 
 def log_model(
