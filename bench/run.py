@@ -87,6 +87,7 @@ FULL: dict[str, Scale] = {
     "server_concurrent": Scale(mltrail=10, mlflow=10),  # seconds of 8 threads logging
     "server_artifacts": Scale(mltrail=100, mlflow=100),  # MiB
     "server_start_and_idle": Scale(mltrail=3, mlflow=1),  # starts of each configuration
+    "server_registry": Scale(mltrail=10_000, mlflow=10_000),  # model versions of 100 models
     # The models suite (bench/models.py): the same sizes for both; a --quick run also makes
     # fewer starts, a shorter concurrent load and fewer batch requests (models.QUICK_SIZES).
     "models_serve": Scale(mltrail=2_000, mlflow=2_000),  # sequential 1-row requests
@@ -105,6 +106,7 @@ QUICK: dict[str, Scale] = {
     "server_concurrent": Scale(mltrail=3, mlflow=3),
     "server_artifacts": Scale(mltrail=10, mlflow=10),
     "server_start_and_idle": Scale(mltrail=1, mlflow=1),
+    "server_registry": Scale(mltrail=1_000, mlflow=1_000),
     "models_serve": Scale(mltrail=200, mlflow=200),
     "models_predict": Scale(mltrail=10_000, mlflow=10_000),
     "models_spark": Scale(mltrail=100_000, mlflow=100_000),
@@ -182,6 +184,16 @@ GOALS: tuple[Goal, ...] = (
          lower_is_better=False, min_ratio=1),
     Goal("server_artifacts", "rss_growth_pct", "server RSS growth / file size", "%",
          lower_is_better=True, limit=25),
+    Goal("server_registry", "one_model_ms", "model-versions/search, one model's 100", "ms",
+         lower_is_better=True, min_ratio=5),
+    Goal("server_registry", "like_ms", "model-versions/search, LIKE, newest 1,000", "ms",
+         lower_is_better=True, min_ratio=5),
+    Goal("server_registry", "tag_ms", "model-versions/search, name and tag", "ms",
+         lower_is_better=True, min_ratio=5),
+    Goal("server_registry", "all_ms", "model-versions/search, all in pages of 1,000", "ms",
+         lower_is_better=True, min_ratio=5),
+    Goal("server_registry", "alias_p50_ms", "alias resolution on load, p50", "ms",
+         lower_is_better=True, min_ratio=5),
     Goal("server_start_and_idle", "start_default_s", "start to /health, defaults", "s",
          lower_is_better=True, limit=1),
     Goal("server_start_and_idle", f"start_w{servers.WORKERS}_s",

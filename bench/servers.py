@@ -21,6 +21,12 @@ Workloads and what their scale means:
   server_artifacts           an N MiB file PUT then GET through the artifact proxy, 3 times
   server_start_and_idle      N starts each on the defaults and with 2 workers: time to
                              /health, then resident memory once quiet and 3 s idle
+  server_registry            N model versions of 100 registered models (2 tags each, an
+                             alias per model), then model-versions/search (one model's
+                             versions; a LIKE over a tenth of the models, newest first; a tag
+                             filter; all versions in pages of 1,000) and alias resolution as
+                             a client does it on load (registered-models/alias, then
+                             model-versions/get-download-uri)
 """
 
 from __future__ import annotations
@@ -861,6 +867,131 @@ def server_start_and_idle(spec: ServerSpec, repeats: int) -> Figures:
     return out
 
 
+REGISTRY_MODELS = 100
+REGISTRY_POPULATE_THREADS = 4
+REGISTRY_REPEATS = 20
+REGISTRY_ALIAS_CALLS = 300
+REGISTRY_PAGE = 1_000
+
+
+def registry_model(i: int) -> str:
+    return f"model-{i:03d}"
+
+
+def populate_registry(url: str, n_versions: int) -> None:
+    """registered-models/create, then model-versions/create with 2 tags each, and an alias
+    per model on its middle version (untimed)."""
+    per_model = n_versions // REGISTRY_MODELS
+    errors: list[BaseException] = []
+
+    def work(first: int) -> None:
+        try:
+            with Api(url) as api:
+                for i in range(first, REGISTRY_MODELS, REGISTRY_POPULATE_THREADS):
+                    name = registry_model(i)
+                    api.post("/registered-models/create", {"name": name})
+                    for v in range(1, per_model + 1):
+                        api.post("/model-versions/create", {
+                            "name": name, "source": f"s3://bench-models/{name}/{v}",
+                            "tags": [{"key": "parity", "value": "odd" if v % 2 else "even"},
+                                     {"key": "batch", "value": str(v // 10)}]})
+                    api.post("/registered-models/alias",
+                             {"name": name, "alias": "champion", "version": str(per_model // 2)})
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,))
+               for t in range(REGISTRY_POPULATE_THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def _timed_median(repeats: int, call: Callable[[], None]) -> tuple[float, float]:
+    """(median, min) in ms of ``repeats`` calls after one warm-up."""
+    call()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3, min(times) * 1e3
+
+
+def server_registry(server: Server, n_versions: int) -> Figures:
+    per_model = n_versions // REGISTRY_MODELS
+    total = per_model * REGISTRY_MODELS
+    t0 = time.perf_counter()
+    populate_registry(server.url, n_versions)
+    populate_s = time.perf_counter() - t0
+    out: Figures = {"versions": total, "models": REGISTRY_MODELS, "populate_s": populate_s}
+    with Api(server.url) as api:
+        def search(filter_string: str, expect: int, order_by: list[str] | None = None,
+                   max_results: int = REGISTRY_PAGE) -> Callable[[], None]:
+            def call() -> None:
+                params: dict[str, Any] = {"filter": filter_string, "max_results": max_results}
+                if order_by:
+                    params["order_by"] = order_by
+                got = api.get("/model-versions/search", params).get("model_versions", [])
+                check(len(got) == expect,
+                      f"model-versions/search {filter_string!r} gave {len(got)}, expected {expect}")
+                if order_by:
+                    numbers = [int(v["version"]) for v in got]
+                    check(numbers == sorted(numbers, reverse=True),
+                          f"{filter_string!r} is not newest first: {numbers[:10]}")
+            return call
+
+        one = registry_model(42)
+        out["one_model_ms"], out["one_model_min_ms"] = _timed_median(
+            REGISTRY_REPEATS, search(f"name = '{one}'", per_model))
+        tenth = REGISTRY_MODELS // 10 * per_model
+        out["like_ms"], out["like_min_ms"] = _timed_median(
+            REGISTRY_REPEATS, search("name LIKE 'model-04%'", min(tenth, REGISTRY_PAGE),
+                                     ["version_number DESC"]))
+        out["tag_ms"], out["tag_min_ms"] = _timed_median(
+            REGISTRY_REPEATS, search(f"name = '{one}' and tags.parity = 'odd'",
+                                     (per_model + 1) // 2))
+
+        def every_version() -> None:
+            seen, token = 0, None
+            while True:
+                params: dict[str, Any] = {"max_results": REGISTRY_PAGE}
+                if token:
+                    params["page_token"] = token
+                r = api.get("/model-versions/search", params)
+                seen += len(r.get("model_versions", []))
+                token = r.get("next_page_token")
+                if not token:
+                    break
+            check(seen == total, f"paging model-versions/search gave {seen}, expected {total}")
+
+        out["all_ms"], out["all_min_ms"] = _timed_median(max(REGISTRY_REPEATS // 4, 3),
+                                                         every_version)
+
+        def resolve_alias() -> None:
+            name = registry_model(random.randrange(REGISTRY_MODELS))
+            version = api.get("/registered-models/alias",
+                              {"name": name, "alias": "champion"})["model_version"]["version"]
+            uri = api.get("/model-versions/get-download-uri",
+                          {"name": name, "version": version})["artifact_uri"]
+            check(uri == f"s3://bench-models/{name}/{per_model // 2}",
+                  f"{name}@champion resolved to {uri}")
+
+        for _ in range(LATENCY_WARMUP_CALLS):
+            resolve_alias()
+        times = []
+        for _ in range(REGISTRY_ALIAS_CALLS):
+            t = time.perf_counter()
+            resolve_alias()
+            times.append(time.perf_counter() - t)
+        out["alias_p50_ms"] = pct(times, 50) * 1e3
+        out["alias_p99_ms"] = pct(times, 99) * 1e3
+    return out
+
+
 OnServer = Callable[[Server, int], Figures]
 
 ON_SERVER: dict[str, OnServer] = {
@@ -870,6 +1001,7 @@ ON_SERVER: dict[str, OnServer] = {
     "server_history": server_history,
     "server_concurrent": server_concurrent,
     "server_artifacts": server_artifacts,
+    "server_registry": server_registry,
 }
 START_AND_IDLE = "server_start_and_idle"
 NAMES: tuple[str, ...] = (*ON_SERVER, START_AND_IDLE)
