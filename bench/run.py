@@ -1,20 +1,22 @@
 """Run mltrail's benchmark workloads side by side with MLflow and print the ratios.
 
-    python bench/run.py [--suite embedded|server|models|all] [--quick] [--only NAME[,NAME...]]
+    python bench/run.py [--suite embedded|server|models|projects|all] [--quick]
+                        [--only NAME[,NAME...]]
                         [--lib both|mltrail|mlflow] [--json OUT.json] [--write-docs]
 
 MLflow lives only in its own venv, ``bench/.venv-mlflow``, which this script creates with uv
 on first use. mltrail runs with the interpreter running this script, importing ``src/`` of
 this checkout.
 
-Three suites. The embedded suite calls each library in-process: every (workload, library)
+Four suites. The embedded suite calls each library in-process: every (workload, library)
 pair runs as a fresh process of ``bench/workloads.py`` in a fresh temporary directory,
 against a fresh SQLite store there. The server suite (``bench/servers.py``, run in this
 process) starts ``mlflow server`` and ``mltrail server`` as subprocesses on fresh stores and
 drives them over HTTP. The models suite (``bench/models.py``, driven from this process) saves
 the same scikit-learn model with each library, then serves it (``models serve``), scores a
 CSV file with it (``models predict``) and scores a Spark DataFrame with it (``spark_udf``).
-See bench/README.md for what each workload measures.
+The projects suite (``bench/projects.py``) times ``mltrail run`` and ``mlflow run`` of the
+same tiny project. See bench/README.md for what each workload measures.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import models
+import projects
 import servers
 
 BENCH = Path(__file__).resolve().parent
@@ -67,9 +70,10 @@ class Scale:
 EMBEDDED_NAMES = ("training_loop", "log_batch", "search_runs", "import_time")
 SERVER_NAMES = servers.NAMES
 MODELS_NAMES = models.NAMES
-WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES, *MODELS_NAMES)
+PROJECTS_NAMES = projects.NAMES
+WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES, *MODELS_NAMES, *PROJECTS_NAMES)
 SUITES = {"embedded": EMBEDDED_NAMES, "server": SERVER_NAMES, "models": MODELS_NAMES,
-          "all": WORKLOAD_NAMES}
+          "projects": PROJECTS_NAMES, "all": WORKLOAD_NAMES}
 
 # MLflow is measured on a smaller training_loop and log_batch because it is synchronous and
 # slow at both (the figures compared are per point, so the sizes need not match).
@@ -93,6 +97,8 @@ FULL: dict[str, Scale] = {
     "models_serve": Scale(mltrail=2_000, mlflow=2_000),  # sequential 1-row requests
     "models_predict": Scale(mltrail=100_000, mlflow=100_000),  # rows of the CSV
     "models_spark": Scale(mltrail=1_000_000, mlflow=1_000_000),  # rows of the DataFrame
+    # The projects suite (bench/projects.py): timed runs of a tiny project per library.
+    "projects_run": Scale(mltrail=7, mlflow=5),
 }
 QUICK: dict[str, Scale] = {
     "training_loop": Scale(mltrail=1_000, mlflow=20),
@@ -110,6 +116,7 @@ QUICK: dict[str, Scale] = {
     "models_serve": Scale(mltrail=200, mlflow=200),
     "models_predict": Scale(mltrail=10_000, mlflow=10_000),
     "models_spark": Scale(mltrail=100_000, mlflow=100_000),
+    "projects_run": Scale(mltrail=3, mlflow=2),
 }
 
 
@@ -223,6 +230,17 @@ GOALS: tuple[Goal, ...] = (
          lower_is_better=False),
     Goal("models_spark", "warm_over_plain", "spark_udf warm pass / Spark's own pass", "ratio",
          lower_is_better=True, limit=1.3, text="≤ 1.3 (mltrail's own)"),
+    # The projects suite: `<cli> run` of a tiny project (bench/projects.py).
+    Goal("projects_run", "first_line_s", "run: launch to the entry point's first line", "s",
+         lower_is_better=True, min_ratio=10, limit=0.5),
+    Goal("projects_run", "end_to_end_s", "run of a tiny project, end to end", "s",
+         lower_is_better=True),
+    Goal("projects_run", "new_store_end_to_end_s", "run: first run, new store", "s",
+         lower_is_better=True),
+    Goal("projects_run", "uv_first_line_s", "run --env-manager uv (warm): to first line", "s",
+         lower_is_better=True, limit=0.5, text="< 0.5 s (mltrail only)"),
+    Goal("projects_run", "uv_build_end_to_end_s", "run --env-manager uv: first (builds)", "s",
+         lower_is_better=True),
 )
 
 
@@ -318,6 +336,17 @@ def model_spec(lib: str, python: Path) -> models.ModelSpec:
     # As in an activated venv: `mlflow models serve` runs `uvicorn` from PATH.
     env["PATH"] = os.pathsep.join(p for p in (str(python.parent), env.get("PATH")) if p)
     return models.ModelSpec(lib=lib, python=python, cli=cli, env=env)
+
+
+def project_spec(lib: str, python: Path) -> projects.ProjectSpec:
+    """How bench/projects.py runs `lib`: `mlflow run` from MLflow's venv (its console
+    script), `mltrail run` from src/ of this checkout; each venv's bin first on PATH, so the
+    entry point's `python` is the library's interpreter, as in an activated venv."""
+    cli = (str(python.parent / "mlflow"),) if lib == "mlflow" else (
+        str(python), "-m", "mltrail.cli.main")
+    env = library_env(lib)
+    env["PATH"] = os.pathsep.join(p for p in (str(python.parent), env.get("PATH")) if p)
+    return projects.ProjectSpec(lib=lib, python=python, cli=cli, env=env)
 
 
 def mltrail_version(python: Path) -> str | None:
@@ -589,6 +618,28 @@ Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
 """
 
 
+def projects_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
+                     meta: dict[str, Any]) -> str:
+    names = [n for n in PROJECTS_NAMES if n in results]
+    wall = meta["suite_wall_s"].get("projects")
+    return f"""## Projects suite
+
+`<cli> run <tiny project> -P alpha=... --env-manager local` for each library, as its user
+runs it, against a SQLite store in a fresh folder: an entry point whose script writes the
+time on its first line, then logs two params and a metric. Medians of the timed runs, after
+one untimed run that creates the store (shown apart: "first run, new store"). mltrail also
+runs the project with `--env-manager uv` once its environment is built.
+
+{markdown_table(rows)}
+
+Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
+
+### Raw figures
+
+{chr(10).join(detail_lines(results, names))}
+"""
+
+
 def embedded_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
                      meta: dict[str, Any]) -> str:
     names = [n for n in EMBEDDED_NAMES if n in results]
@@ -622,6 +673,9 @@ def write_docs(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
         sections.append(server_section(server_rows, results, meta))
     if models_rows:
         sections.append(models_section(models_rows, results, meta))
+    projects_rows = [r for r in rows if r.goal.workload in PROJECTS_NAMES]
+    if projects_rows:
+        sections.append(projects_section(projects_rows, results, meta))
     text = f"""# Benchmarks
 
 mltrail against MLflow {m['mlflow']} on the same machine, in one run of `python bench/run.py`.
@@ -664,7 +718,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", choices=tuple(SUITES), default="all",
-                    help="the embedded, server or models workloads, or all of them")
+                    help="the embedded, server, models or projects workloads, or all of them")
     ap.add_argument("--quick", action="store_true", help="scaled-down smoke run")
     ap.add_argument("--only", help=f"comma-separated workloads (of {', '.join(WORKLOAD_NAMES)})")
     ap.add_argument("--lib", choices=("both", *LIBS), default="both",
@@ -746,6 +800,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             {n: {lib: scales[n].of(lib) for lib in libs} for n in on_models},
             quick=args.quick, log=log))
         suite_s["models"] = time.perf_counter() - t_suite
+
+    on_projects = [n for n in args.names if n in PROJECTS_NAMES]
+    t_suite = time.perf_counter()
+    if on_projects:
+        results.update(projects.run_suite(
+            [project_spec(lib, pythons[lib]) for lib in libs],
+            {n: {lib: scales[n].of(lib) for lib in libs} for n in on_projects}, log=log))
+        suite_s["projects"] = time.perf_counter() - t_suite
 
     versions = {lib: fig.get("version") for per in results.values()
                 for lib, fig in per.items() if "version" in fig}

@@ -108,7 +108,7 @@ __all__ = [
 ]
 
 # Flavor and model modules load on first use, as ``mltrail.sklearn`` after ``import mltrail``.
-_LAZY_SUBMODULES = ("lightgbm", "models", "pyfunc", "sklearn", "xgboost")
+_LAZY_SUBMODULES = ("lightgbm", "models", "projects", "pyfunc", "sklearn", "xgboost")
 
 
 def __getattr__(name: str) -> object:

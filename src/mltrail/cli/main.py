@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "gc": "mltrail.cli.gc:gc",
     "models": "mltrail.cli.models:models",
     "registry": "mltrail.cli.registry:registry",
+    "run": "mltrail.cli.projects:run",
     "runs": "mltrail.cli.runs:runs",
     "server": "mltrail.cli.server:server",
     "ui": "mltrail.cli.server:ui",
