@@ -4,6 +4,8 @@
   script run by hand land in ./mltrail.db of the folder they run from, side by side.
 - A new user runs a project from a git URL with a parameter in a uv environment, and reruns
   it at once from the caches (the environment's and the run's).
+- Journey 6: the project with typed parameters (``examples/mlops_wine``, its MLproject as
+  the blog wrote it), then its model made into a Docker build context.
 - Journey 7: the workflow example run twice; the second time its steps are reused.
 """
 
@@ -16,13 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from projects_helpers import LOG_PY, all_runs, clean_env, mltrail_run
+from projects_helpers import LOG_PY, MLTRAIL, all_runs, clean_env, mltrail_run
 
 from mltrail.storage.uri import close_all
 
 ROOT = Path(__file__).resolve().parent.parent
 WINE = ROOT / "examples" / "sklearn_elasticnet_wine"
 WORKFLOW = ROOT / "examples" / "workflow"
+MLOPS_WINE = ROOT / "examples" / "mlops_wine"
 
 
 @pytest.fixture(autouse=True)
@@ -160,3 +163,33 @@ def test_journey_7_the_workflow_reuses_its_steps_the_second_time(tmp_path: Path)
     assert f"Reusing run {steps['load_data'].info.run_id}" in changed.stderr
     assert f"Reusing run {steps['train'].info.run_id}" not in changed.stderr
     assert len(all_runs(uri)) == 8  # main, train and evaluate ran again
+
+
+def test_journey_6_typed_parameters_then_a_docker_build_context(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    done = mltrail_run(str(MLOPS_WINE), "-P", "alpha=0.3", "--env-manager", "local", uri=uri,
+                       cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (found,) = all_runs(uri)
+    assert found.info.status == "FINISHED"
+    assert found.data.params["alpha"] == "0.3" and found.data.params["beta"] == "0.2"
+    assert found.data.tags["mlflow.project.entryPoint"] == "main"
+    assert found.data.metrics["rmse"] > 0
+    model_uri = done.stdout.split()[-1]
+    assert model_uri.startswith("models:/m-")
+
+    bad = mltrail_run(str(MLOPS_WINE), "-P", "beta=high", "--env-manager", "local", uri=uri,
+                      cwd=tmp_path)
+    assert bad.returncode != 0 and "beta" in bad.stderr
+    assert len(all_runs(uri)) == 1
+
+    out = tmp_path / "image"
+    context = subprocess.run(
+        [*MLTRAIL, "models", "generate-dockerfile", "-m", model_uri, "-d", str(out),
+         "--enable-mlserver"],
+        cwd=tmp_path, env=clean_env(MLTRAIL_TRACKING_URI=uri), capture_output=True, text=True,
+        timeout=300,
+    )
+    assert context.returncode == 0, context.stderr
+    assert "MLServer images are not supported" in context.stderr
+    assert (out / "Dockerfile").is_file() and (out / "model" / "MLmodel").is_file()
