@@ -23,6 +23,7 @@ from mltrail.projects import SubmittedRun, run
 from mltrail.projects.run import CACHE_KEY_TAG
 from mltrail.settings import Settings
 from mltrail.storage.uri import close_all
+from mltrail.tracking.fluent import Session, use_session
 
 
 @pytest.fixture(autouse=True)
@@ -149,14 +150,11 @@ def test_inside_a_run_the_project_run_is_its_child_in_its_experiment(
 
 
 def test_a_fluent_active_run_is_the_parent_too(project: Path, uri: str, client: MltrailClient) -> None:
-    mltrail.set_tracking_uri(uri)
-    try:
-        with mltrail.start_run() as outer:
-            submitted = start(project, uri)
-            assert submitted.wait()
-        assert client.get_run(submitted.run_id).data.tags["mlflow.parentRunId"] == outer.info.run_id
-    finally:
-        mltrail.tracking.fluent.get_session().tracking_uri = None
+    # A session of its own: the process's default one may carry another test's experiment.
+    with use_session(Session(Settings(tracking_uri=uri))), mltrail.start_run() as outer:
+        submitted = start(project, uri)
+        assert submitted.wait()
+    assert client.get_run(submitted.run_id).data.tags["mlflow.parentRunId"] == outer.info.run_id
 
 
 def test_experiment_by_name_is_created_and_resume_by_run_id(

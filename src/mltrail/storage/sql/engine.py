@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -98,7 +99,7 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
@@ -131,6 +132,22 @@ def no_wait() -> Iterator[None]:
         yield
     finally:
         _NO_WAIT.reset(token)
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (it stays so: only a new file needs it). Switching needs the
+    file to itself, and SQLite answers "locked" at once, without waiting, when processes
+    open a new file together; the switch is then tried again until the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_lock_error(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _begin_without_waiting(cursor: Any, dbapi: Any) -> None:

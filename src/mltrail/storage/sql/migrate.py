@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from mltrail.storage.sql import schema
-from mltrail.storage.sql.engine import WRITE
+from mltrail.storage.sql.engine import WRITE, is_lock_error
 
 HEAD_REVISION = "0005"
+_LOCK_RETRIES = 6
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
 _PG_LOCK_KEY = 0x6D6C7472  # "mltr"
@@ -38,11 +39,21 @@ def _is_ready(conn: Connection) -> bool:
 
 
 def ensure_schema(engine: Engine, artifact_root: str) -> None:
-    """Bring the database to the current schema unless it is there already (one cheap read)."""
-    with engine.connect() as conn:
-        if _is_ready(conn):
+    """Bring the database to the current schema unless it is there already (one cheap read).
+
+    Processes that open a new SQLite file together may find it locked while one of them
+    creates the schema: they try again, and then find it ready."""
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            with engine.connect() as conn:
+                if _is_ready(conn):
+                    return
+            upgrade(engine, artifact_root)
             return
-    upgrade(engine, artifact_root)
+        except sa.exc.OperationalError as exc:
+            if not is_lock_error(exc.orig) or attempt == _LOCK_RETRIES - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def upgrade(engine: Engine, artifact_root: str) -> None:
