@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import re
@@ -46,6 +45,8 @@ def python_version() -> str:
 def pinned(package: str) -> str:
     """``package==<installed version>``, or the bare name when it is not installed (or is
     mltrail installed from a source tree, which no index serves)."""
+    import importlib.metadata  # here: it costs 20 ms at start, and few calls need it
+
     try:
         version = importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

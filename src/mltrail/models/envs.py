@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -77,6 +76,8 @@ def mltrail_requirement(extras: str = SCORING_EXTRAS) -> str:
     """How an environment gets this mltrail, with ``extras`` (by default what scoring needs):
     from its source folder, or the released version."""
     name = f"mltrail[{extras}]" if extras else "mltrail"
+    import importlib.metadata  # here: it costs 20 ms at start, and few calls need it
+
     try:
         text = importlib.metadata.distribution("mltrail").read_text("direct_url.json")
     except importlib.metadata.PackageNotFoundError:

@@ -8,10 +8,11 @@ reaches the caller.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -45,8 +46,10 @@ from mltrail.storage.sql.engine import (
     is_lock_error,
     no_wait,
 )
-from mltrail.storage.sql.registry import SqlRegistryStore
 from mltrail.storage.tracking import TrackingStore, WouldWait
+
+if TYPE_CHECKING:
+    from mltrail.storage.sql.registry import SqlRegistryStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,7 +75,8 @@ class SqlTrackingStore(TrackingStore):
             run_name_factory = generate_run_name
         self._run_name_factory = run_name_factory
         self._checkpoints: WalCheckpoints | None = None
-        self._registry = SqlRegistryStore(engine, self)
+        self._registry: SqlRegistryStore | None = None
+        self._registry_lock = threading.Lock()
 
     # Transactions
 
@@ -310,8 +314,14 @@ class SqlTrackingStore(TrackingStore):
     # Model registry
 
     def registry_store(self) -> SqlRegistryStore:
-        """The model registry in this store's database, sharing its engine."""
-        return self._registry
+        """The model registry in this store's database, sharing its engine (its module is
+        imported on first use: most processes that log runs never touch the registry)."""
+        with self._registry_lock:
+            if self._registry is None:
+                from mltrail.storage.sql.registry import SqlRegistryStore
+
+                self._registry = SqlRegistryStore(self.engine, self)
+            return self._registry
 
     # Maintenance
 
