@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures_mlflow",
     "fixtures_tracking",
     "fixtures_spark",
+    "fixtures_browser",
 ]

@@ -121,6 +121,10 @@ def create_app(config: ServerConfig, store: TrackingStore | None = None) -> Fast
 
     _artifact_routes(app, config, prefix)
     _meta_routes(app, config, prefix)
+    if not config.artifacts_only:
+        from mltrail.server.ui import mount_ui
+
+        mount_ui(app, prefix)
     app.include_router(unsupported.router(prefix))
     return app
 

@@ -1,0 +1,7 @@
+"""UI pages: see ``mltrail.server.ui``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
