@@ -1,6 +1,6 @@
 """Run mltrail's benchmark workloads side by side with MLflow and print the ratios.
 
-    python bench/run.py [--suite embedded|server|models|projects|all] [--quick]
+    python bench/run.py [--suite embedded|server|registry|models|projects|all] [--quick]
                         [--only NAME[,NAME...]]
                         [--lib both|mltrail|mlflow] [--json OUT.json] [--write-docs]
 
@@ -8,15 +8,19 @@ MLflow lives only in its own venv, ``bench/.venv-mlflow``, which this script cre
 on first use. mltrail runs with the interpreter running this script, importing ``src/`` of
 this checkout.
 
-Four suites. The embedded suite calls each library in-process: every (workload, library)
+Five suites. The embedded suite calls each library in-process: every (workload, library)
 pair runs as a fresh process of ``bench/workloads.py`` in a fresh temporary directory,
 against a fresh SQLite store there. The server suite (``bench/servers.py``, run in this
 process) starts ``mlflow server`` and ``mltrail server`` as subprocesses on fresh stores and
-drives them over HTTP. The models suite (``bench/models.py``, driven from this process) saves
+drives them over HTTP; the registry suite drives the same servers through the registry's
+endpoints. The models suite (``bench/models.py``, driven from this process) saves
 the same scikit-learn model with each library, then serves it (``models serve``), scores a
 CSV file with it (``models predict``) and scores a Spark DataFrame with it (``spark_udf``).
 The projects suite (``bench/projects.py``) times ``mltrail run`` and ``mlflow run`` of the
 same tiny project. See bench/README.md for what each workload measures.
+
+``--write-docs`` rewrites docs/benchmarks.md; the sections of suites this run left out are
+kept from the page as it was, marked with the date of the run that measured them.
 """
 
 from __future__ import annotations
@@ -68,12 +72,18 @@ class Scale:
 
 
 EMBEDDED_NAMES = ("training_loop", "log_batch", "search_runs", "import_time")
-SERVER_NAMES = servers.NAMES
+REGISTRY_NAMES = ("server_registry",)
+SERVER_NAMES = tuple(n for n in servers.NAMES if n not in REGISTRY_NAMES)
 MODELS_NAMES = models.NAMES
 PROJECTS_NAMES = projects.NAMES
-WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES, *MODELS_NAMES, *PROJECTS_NAMES)
-SUITES = {"embedded": EMBEDDED_NAMES, "server": SERVER_NAMES, "models": MODELS_NAMES,
-          "projects": PROJECTS_NAMES, "all": WORKLOAD_NAMES}
+WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES, *REGISTRY_NAMES, *MODELS_NAMES,
+                  *PROJECTS_NAMES)
+SUITES = {"embedded": EMBEDDED_NAMES, "server": SERVER_NAMES, "registry": REGISTRY_NAMES,
+          "models": MODELS_NAMES, "projects": PROJECTS_NAMES, "all": WORKLOAD_NAMES}
+# The title of each suite's section in docs/benchmarks.md.
+SECTION_TITLES = {"embedded": "Embedded suite", "server": "Server suite",
+                  "registry": "Registry suite", "models": "Models suite",
+                  "projects": "Projects suite"}
 
 # MLflow is measured on a smaller training_loop and log_batch because it is synchronous and
 # slow at both (the figures compared are per point, so the sizes need not match).
@@ -618,6 +628,24 @@ Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
 """
 
 
+def registry_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
+                     meta: dict[str, Any]) -> str:
+    names = [n for n in REGISTRY_NAMES if n in results]
+    return f"""## Registry suite
+
+Each library's tracking server, started as in the server suite ({servers.WORKERS} workers,
+SQLite, on 127.0.0.1), filled over REST with {servers.REGISTRY_MODELS} registered models and
+their versions (2 tags each, a `champion` alias per model), then `model-versions/search` and
+the two calls a client makes to load `models:/<name>@champion`, on one kept-alive connection.
+
+{markdown_table(rows)}
+
+### Raw figures
+
+{chr(10).join(detail_lines(results, names))}
+"""
+
+
 def projects_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
                      meta: dict[str, Any]) -> str:
     names = [n for n in PROJECTS_NAMES if n in results]
@@ -659,23 +687,43 @@ Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
 """
 
 
+def _previous_sections() -> tuple[dict[str, str], str | None]:
+    """The suite sections of the page as it is, by title, and the date of that run."""
+    if not DOCS.exists():
+        return {}, None
+    text = DOCS.read_text()
+    date = next((line.split("|")[2].strip() for line in text.splitlines()
+                 if line.startswith("| date |")), None)
+    sections: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        title = chunk.split("\n", 1)[0].strip()
+        sections[title] = "## " + chunk.rstrip("\n") + "\n"
+    return sections, date
+
+
 def write_docs(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
                meta: dict[str, Any]) -> None:
     m = meta["machine"]
     scale = "quick (`--quick`, scaled down)" if meta["quick"] else "full"
-    sections = []
-    embedded_rows = [r for r in rows if r.goal.workload in EMBEDDED_NAMES]
-    server_rows = [r for r in rows if r.goal.workload in SERVER_NAMES]
-    models_rows = [r for r in rows if r.goal.workload in MODELS_NAMES]
-    if embedded_rows:
-        sections.append(embedded_section(embedded_rows, results, meta))
-    if server_rows:
-        sections.append(server_section(server_rows, results, meta))
-    if models_rows:
-        sections.append(models_section(models_rows, results, meta))
-    projects_rows = [r for r in rows if r.goal.workload in PROJECTS_NAMES]
-    if projects_rows:
-        sections.append(projects_section(projects_rows, results, meta))
+    builders = {"embedded": (EMBEDDED_NAMES, embedded_section),
+                "server": (SERVER_NAMES, server_section),
+                "registry": (REGISTRY_NAMES, registry_section),
+                "models": (MODELS_NAMES, models_section),
+                "projects": (PROJECTS_NAMES, projects_section)}
+    previous, previous_date = _previous_sections()
+    sections, kept = [], []
+    for suite, (names, build) in builders.items():
+        suite_rows = [r for r in rows if r.goal.workload in names]
+        if suite_rows:
+            sections.append(build(suite_rows, results, meta))
+        elif SECTION_TITLES[suite] in previous:
+            # A run of some suites keeps the others' figures from the page's last run.
+            title = SECTION_TITLES[suite]
+            old = previous[title].removeprefix(f"## {title}\n")
+            if not old.lstrip().startswith("*Kept from"):
+                old = f"\n*Kept from the run of {previous_date or 'an earlier date'}.*\n" + old
+            sections.append(f"## {title}\n{old}")
+            kept.append(title)
     text = f"""# Benchmarks
 
 mltrail against MLflow {m['mlflow']} on the same machine, in one run of `python bench/run.py`.
@@ -704,6 +752,7 @@ other guests while the workload ran (all cores): time the workload waited for.
 | mltrail | {meta.get('mltrail_version') or 'unknown'} |
 | mltrail source at start / end | {m['source_start']} / {m['source_end']} |
 | load average (1 min) at start / end | {m['loadavg_start'][0]:.2f} / {m['loadavg_end'][0]:.2f} |
+| sections kept from an earlier run | {", ".join(kept) or "none"} |
 
 {chr(10).join(sections)}"""
     DOCS.parent.mkdir(parents=True, exist_ok=True)
@@ -764,7 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if embedded:
         suite_s["embedded"] = time.perf_counter() - t_suite
 
-    on_server = [n for n in args.names if n in SERVER_NAMES]
+    # The registry suite runs on the same servers, the same way.
+    on_server = [n for n in args.names if n in SERVER_NAMES or n in REGISTRY_NAMES]
     t_suite = time.perf_counter()
     for name in on_server:
         results[name] = {}
