@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,26 @@ def start_server(config: ServerConfig) -> RunningServer:
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)
     return RunningServer(f"http://127.0.0.1:{port}", config, server, thread)
+
+
+@dataclasses.dataclass
+class SeededServer:
+    """A running server and a client of it, for tests that fill a store before looking."""
+
+    server: RunningServer
+    client: Any
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def start_server_in(root: Path) -> RunningServer:
+    """A server on a new SQLite store and artifacts folder inside ``root``."""
+    return start_server(ServerConfig(
+        backend_store_uri=f"sqlite:///{root / 'server.db'}",
+        artifacts_destination=str(root / "artifacts"),
+    ))
 
 
 @pytest.fixture

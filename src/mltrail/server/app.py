@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from mltrail._version import __version__
 from mltrail.errors import NotImplementedByServer
@@ -191,43 +191,6 @@ def _meta_routes(app: FastAPI, config: ServerConfig, prefix: str) -> None:
         @app.get(f"{prefix}/{base}/3.0/mlflow/server-info", include_in_schema=base == "api")
         def server_info() -> FastJSONResponse:
             return FastJSONResponse(_server_info(config))
-
-    @app.get(f"{prefix}/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        return HTMLResponse(_index_page(config))
-
-
-def _index_page(config: ServerConfig) -> str:
-    from html import escape
-
-    store = escape(_redact(config.backend_store_uri))
-    artifacts = escape(_redact(config.artifacts_destination))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>mltrail tracking server</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 3rem auto">
-<h1>mltrail tracking server {escape(__version__)}</h1>
-<p>Runs are stored in <code>{store}</code>; proxied artifacts in <code>{artifacts}</code>.</p>
-<p>Point a script at this server with
-<code>export MLTRAIL_TRACKING_URI=http://&lt;this host&gt;:&lt;port&gt;</code>
-(<code>MLFLOW_TRACKING_URI</code> works too, for the official MLflow client).</p>
-<p>The REST API is MLflow's, under <code>/api/2.0/mlflow/</code>; its OpenAPI description is at
-<a href="{escape(config.static_prefix)}/openapi.json">/openapi.json</a>. The web UI is not part
-of this version yet: use <code>mltrail runs list</code> meanwhile.</p>
-</body></html>
-"""
-
-
-def _redact(uri: str) -> str:
-    """A URI without its password, for display."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if parts.password:
-        netloc = f"{parts.username}:***@{parts.hostname}"
-        if parts.port:
-            netloc += f":{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
 
 
 def app_from_env() -> FastAPI:

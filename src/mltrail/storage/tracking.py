@@ -206,6 +206,26 @@ class TrackingStore(abc.ABC):
         )
         return PagedList([run.to_dict() for run in page], page.token)
 
+    def run_summaries(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """Each experiment's count of active runs and its newest run's start time, for the
+        UI's experiments list (experiments without runs are left out). This default pages
+        through ``search_runs``; a store that can count in one query should."""
+        out: dict[str, tuple[int, int | None]] = {}
+        for experiment_id in experiment_ids:
+            count, newest, token = 0, None, None
+            while True:
+                page = self.search_runs([experiment_id], max_results=1000, page_token=token)
+                count += len(page)
+                starts = [run.info.start_time for run in page if run.info.start_time is not None]
+                if starts:
+                    newest = max(starts + ([newest] if newest is not None else []))
+                token = page.token
+                if not token:
+                    break
+            if count:
+                out[str(experiment_id)] = (count, newest)
+        return out
+
     # Maintenance
 
     @abc.abstractmethod

@@ -311,6 +311,25 @@ class SqlTrackingStore(TrackingStore):
                 conn, ids, filter_string, view, limit, order_by, page_token
             )
 
+    def run_summaries(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        ids = [int(i) for i in experiment_ids if str(i).isdigit()]
+        runs_table = schema.runs
+        query = (
+            sa.select(
+                runs_table.c.experiment_id,
+                sa.func.count(),
+                sa.func.max(runs_table.c.start_time),
+            )
+            .where(
+                runs_table.c.experiment_id.in_(ids),
+                runs_table.c.lifecycle_stage == LifecycleStage.ACTIVE,
+            )
+            .group_by(runs_table.c.experiment_id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return {str(row[0]): (int(row[1]), row[2]) for row in rows}
+
     # Model registry
 
     def registry_store(self) -> SqlRegistryStore:

@@ -1,0 +1,355 @@
+"""The experiments list and the runs table, clicked through in a real browser (and a few raw
+HTTP checks): one server per module over a small seeded SQLite store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+import httpx
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+
+from fixtures_server import RunningServer, start_server
+from mltrail.entities import Metric, Param, RunTag
+from mltrail.server.app import open_store
+from mltrail.server.config import ServerConfig
+from mltrail.storage.tracking import TrackingStore
+
+XSS = "<img src=x onerror=alert(1)>"
+T0 = 1_760_000_000_000
+
+
+class Seeded:
+    def __init__(self, server: RunningServer, ids: dict[str, str]) -> None:
+        self.server = server
+        self.ids = ids
+        self.url = server.url
+
+    def experiment(self, name: str) -> str:
+        return f"{self.url}/experiments/{self.ids[name]}"
+
+
+def _run(
+    store: TrackingStore, experiment_id: str, name: str, start: int, *,
+    params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None, status: str = "FINISHED",
+) -> str:
+    run = store.create_run(experiment_id, "ada", start, [], name)
+    run_id = run.info.run_id
+    store.log_batch(
+        run_id,
+        metrics=[Metric(k, v, start, 0) for k, v in (metrics or {}).items()],
+        params=[Param(k, v) for k, v in (params or {}).items()],
+        tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+    )
+    if status != "RUNNING":
+        store.update_run_info(run_id, status=status, end_time=start + 83_000)
+    return run_id
+
+
+def _seed(store: TrackingStore) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    wine = ids["wine"] = store.create_experiment("wine")
+    source = {"mlflow.source.name": "/home/ada/proj/train.py",
+              "mlflow.source.git.commit": "0123456789abcdef"}
+    for i, (alpha, rmse) in enumerate([("0.1", 0.9), ("0.5", 0.25), ("0.9", 0.7)]):
+        ids[f"r{i}"] = _run(store, wine, f"run-{alpha}", T0 + i * 1000,
+                            params={"alpha": alpha}, metrics={"rmse": rmse}, tags=source)
+    ids["xss"] = _run(store, wine, XSS, T0 + 5000, params={"alpha": XSS},
+                      metrics={"rmse": 2.0}, tags={"team": XSS})
+    nest = ids["nest"] = store.create_experiment("nested")
+    parent = ids["parent"] = _run(store, nest, "sweep", T0)
+    for i in range(2):
+        ids[f"child{i}"] = _run(store, nest, f"trial-{i}", T0 + 100 + i,
+                                tags={"mlflow.parentRunId": parent})
+    big = ids["big"] = store.create_experiment("big")
+    for i in range(130):
+        _run(store, big, f"b{i:03d}", T0 + i, metrics={"m": float(i)})
+    live = ids["live"] = store.create_experiment("live")
+    ids["running"] = _run(store, live, "still-going", T0, status="RUNNING")
+    ids["rename"] = store.create_experiment("to-rename")
+    ids["delete"] = store.create_experiment("to-delete")
+    ids["doomed"] = store.create_experiment("doomed-runs")
+    for name in ("keep-me", "drop-me"):
+        ids[name] = _run(store, ids["doomed"], name, T0)
+    ids["xssexp"] = store.create_experiment(XSS)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    folder: Path = tmp_path_factory.mktemp("ui-experiments")
+    config = ServerConfig(
+        backend_store_uri=f"sqlite:///{folder / 'store.db'}",
+        artifacts_destination=str(folder / "artifacts"),
+    )
+    store = open_store(config)
+    try:
+        ids = _seed(store)
+    finally:
+        store.close()
+    server = start_server(config)
+    try:
+        yield Seeded(server, ids)
+    finally:
+        server.stop()
+
+
+def _names(page: Page) -> list[str]:
+    return page.locator("table[data-testid=runs] tbody tr td.run-name > a").all_inner_texts()
+
+
+# --------------------------------------------------------------------------- the list
+
+
+def test_list_shows_experiments_counts_and_the_store(site: Seeded, page: Page) -> None:
+    page.goto(site.url + "/")
+    expect(page.get_by_role("heading", name="Experiments")).to_be_visible()
+    expect(page.get_by_test_id("store")).to_contain_text("store.db")
+    row = page.locator(f"tr[data-experiment-id='{site.ids['wine']}']")
+    expect(row.get_by_role("link", name="wine")).to_be_visible()
+    expect(row.locator("td.num")).to_have_text("4")
+    expect(page.locator(f"tr[data-experiment-id='{site.ids['big']}'] td.num")).to_have_text("130")
+    expect(page.get_by_text("Log runs to this server")).to_be_visible()
+    page.get_by_label("Search experiments by name").fill("nest")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table[data-testid=experiments] tbody tr")).to_have_count(1)
+    expect(page.get_by_role("link", name="nested")).to_be_visible()
+
+
+def test_create_an_experiment_and_land_on_it(site: Seeded, page: Page) -> None:
+    page.goto(site.url + "/")
+    page.get_by_role("button", name="New experiment").click()
+    page.get_by_label("Name", exact=True).fill("fresh-one")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.get_by_role("heading", name="fresh-one")).to_be_visible()
+    assert re.search(r"/experiments/\d+$", page.url)
+    expect(page.get_by_text("No runs here yet.")).to_be_visible()
+
+
+def test_rename_delete_and_restore(site: Seeded, page: Page) -> None:
+    page.goto(site.url + "/")
+    page.get_by_role("button", name="Rename to-rename").click()
+    page.get_by_label("New name").fill("renamed-now")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("link", name="renamed-now")).to_be_visible()
+
+    page.get_by_role("button", name="Delete to-delete").click()
+    expect(page.get_by_role("link", name="to-delete")).to_have_count(0)
+    page.get_by_role("link", name="Deleted", exact=True).click()
+    page.get_by_role("button", name="Restore to-delete").click()
+    expect(page.get_by_role("link", name="to-delete")).to_have_count(0)  # gone from Deleted
+    page.get_by_role("link", name="Active", exact=True).click()
+    expect(page.get_by_role("link", name="to-delete")).to_be_visible()
+
+
+def test_empty_store_says_how_to_log_a_first_run(
+    tracking_server: RunningServer, page: Page
+) -> None:
+    page.goto(tracking_server.url + "/")
+    expect(page.get_by_role("heading", name="No runs in this store yet")).to_be_visible()
+    expect(page.get_by_text(f"export MLTRAIL_TRACKING_URI={tracking_server.url}")).to_be_visible()
+
+
+# ----------------------------------------------------------------------- the runs table
+
+
+def test_runs_table_shows_the_seeded_runs(site: Seeded, page: Page) -> None:
+    page.goto(site.url + "/")
+    page.get_by_role("link", name="wine", exact=True).click()
+    expect(page.get_by_role("heading", name="wine")).to_be_visible()
+    expect(page.get_by_role("link", name="run-0.5")).to_be_visible()
+    row = page.locator(f"tr[data-run-id='{site.ids['r1']}']")
+    expect(row).to_contain_text("finished")
+    expect(row).to_contain_text("train.py")
+    expect(row).to_contain_text("0123456")
+    expect(row).to_contain_text("1m 23s")
+    expect(page.get_by_test_id("runs-count")).to_have_text("4 runs loaded")
+
+
+def test_pick_a_metric_column_then_sort_by_it(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("wine"))
+    page.get_by_text("Columns", exact=True).click()
+    page.get_by_label("rmse").check()
+    expect(page).to_have_url(re.compile(r"cols=metrics\.rmse"))
+    row = page.locator(f"tr[data-run-id='{site.ids['r1']}']")
+    expect(row.locator("td").last).to_have_text("0.25")
+    header = page.get_by_role("link", name=re.compile("metrics.rmse"))
+    header.click()
+    expect(page).to_have_url(re.compile(r"order=metrics"))
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("rmse")
+    assert _names(page)[0] == XSS  # rmse 2.0
+    page.get_by_role("link", name=re.compile("metrics.rmse")).click()
+    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("rmse")
+    assert _names(page)[0] == "run-0.5"  # rmse 0.25
+
+
+def test_filter_reduces_rows_and_a_bad_filter_shows_its_error(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("wine"))
+    box = page.get_by_label("Filter runs")
+    box.fill("metrics.rmse < 0.8")
+    box.press("Enter")
+    expect(page.locator("tr.run")).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"filter=metrics.rmse"))
+    box.fill("metrics.rmse <<< oops")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_test_id("runs-error")).to_contain_text("Invalid")
+    expect(page.locator("tr.run")).to_have_count(2)  # the table stays as it was
+    box.fill("params.alpha = '0.9'")
+    box.press("Enter")
+    expect(page.locator("tr.run")).to_have_count(1)
+    expect(page.get_by_test_id("runs-error")).to_have_count(0)
+
+
+def test_load_more_appends_the_next_page(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("big"))
+    expect(page.locator("tr.run")).to_have_count(100)
+    expect(page.get_by_test_id("runs-count")).to_have_text("100 runs loaded, more to load")
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator("tr.run")).to_have_count(130)
+    expect(page.get_by_test_id("runs-count")).to_have_text("130 runs loaded")
+    expect(page.get_by_role("button", name="Load more")).to_have_count(0)
+    expect(page.get_by_role("link", name="b000")).to_be_visible()
+
+
+def test_nested_runs_are_grouped_under_their_parent(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("nest"))
+    assert _names(page) == ["sweep", "trial-1", "trial-0"]
+    children = page.locator(f"tr[data-parent='{site.ids['parent']}']")
+    expect(children).to_have_count(2)
+    page.get_by_role("button", name="Hide the child runs of sweep").click()
+    expect(children.first).to_be_hidden()
+    page.get_by_role("button", name="Show the child runs of sweep").click()
+    expect(children.first).to_be_visible()
+    # Filtered to a child alone, its parent is not on the page: a hint instead.
+    page.goto(site.experiment("nest") + "?filter=attributes.run_name%20%3D%20%27trial-0%27")
+    expect(page.get_by_text("child of")).to_be_visible()
+
+
+def test_select_two_runs_and_compare(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("wine"))
+    page.get_by_label("Select run-0.1").check()
+    expect(page.get_by_role("button", name="Compare")).to_be_disabled()
+    page.get_by_label("Select run-0.9").check()
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url(re.compile(r"/compare\?runs="))
+    chosen = page.url.split("runs=", 1)[1].split(",")
+    assert sorted(chosen) == sorted([site.ids["r0"], site.ids["r2"]])
+
+
+def test_delete_and_tag_selected_runs(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("doomed"))
+    page.get_by_label("Select keep-me").check()
+    page.once("dialog", lambda dialog: dialog.accept("reviewed=yes"))
+    page.get_by_role("button", name="Tag…").click()
+    expect(page.get_by_text("Tagged 1 run reviewed=yes")).to_be_visible()
+    page.get_by_label("Select keep-me").uncheck()
+    page.get_by_label("Select drop-me").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("link", name="drop-me")).to_have_count(0)
+    expect(page.get_by_role("link", name="keep-me")).to_be_visible()
+    page.get_by_role("link", name="Deleted", exact=True).click()
+    expect(page.get_by_role("link", name="drop-me")).to_be_visible()
+    run = httpx.get(f"{site.url}/api/2.0/mlflow/runs/get", params={"run_id": site.ids["keep-me"]})
+    assert {"key": "reviewed", "value": "yes"} in run.json()["run"]["data"]["tags"]
+
+
+def test_hostile_names_show_as_text(site: Seeded, page: Page) -> None:
+    dialogs: list[str] = []
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
+    page.goto(site.url + "/")
+    expect(page.get_by_role("link", name=XSS)).to_be_visible()
+    page.goto(site.experiment("wine") + "?cols=params.alpha,tags.team")
+    expect(page.get_by_role("link", name=XSS)).to_be_visible()
+    expect(page.locator("tr.run td", has_text=XSS)).to_have_count(3)
+    assert page.locator("img").count() == 0
+    assert dialogs == []
+
+
+def test_the_table_refreshes_itself_while_a_run_is_running(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("live"))
+    row = page.locator(f"tr[data-run-id='{site.ids['running']}']")
+    expect(row.locator(".badge")).to_have_text("running")
+    page.get_by_label("Select still-going").check()
+    httpx.post(
+        f"{site.url}/api/2.0/mlflow/runs/update",
+        json={"run_id": site.ids["running"], "status": "FINISHED", "end_time": T0 + 1000},
+    ).raise_for_status()
+    expect(row.locator(".badge")).to_have_text("finished", timeout=8000)  # one poll, ~5 s
+    expect(page.get_by_label("Select still-going")).to_be_checked()  # the selection survives
+    expect(page.locator("#runs-region[data-live]")).to_have_count(0)  # and polling stopped
+
+
+# ------------------------------------------------------------------------------ raw HTTP
+
+
+def test_run_summaries_count_active_runs_in_one_query_or_by_paging(tmp_path: Path) -> None:
+    config = ServerConfig(backend_store_uri=f"sqlite:///{tmp_path / 's.db'}",
+                          artifacts_destination=str(tmp_path / "a"))
+    store = open_store(config)
+    try:
+        first, second, empty = (store.create_experiment(n) for n in ("one", "two", "three"))
+        for i in range(3):
+            _run(store, first, f"a{i}", T0 + i)
+        store.delete_run(_run(store, second, "gone", T0 + 9))
+        _run(store, second, "kept", T0 + 5)
+        expected = {first: (3, T0 + 2), second: (1, T0 + 5)}
+        ids = [first, second, empty, "424242"]
+        assert store.run_summaries(ids) == expected
+        assert TrackingStore.run_summaries(store, ids[:3]) == expected  # the paging default
+    finally:
+        store.close()
+
+
+
+def test_unknown_experiment_is_a_404_page(site: Seeded) -> None:
+    for bad in ("999999", "not-a-number"):
+        response = httpx.get(f"{site.url}/experiments/{bad}")
+        assert response.status_code == 404
+        assert "Experiment not found" in response.text
+    assert httpx.get(f"{site.url}/experiments/999999/runs").status_code == 404
+
+
+def test_a_bad_filter_is_a_400_fragment_and_page(site: Seeded) -> None:
+    fragment = httpx.get(site.experiment("wine") + "/runs", params={"filter": "metrics.rmse <<< 1"})
+    assert fragment.status_code == 400
+    assert 'class="error-box"' in fragment.text and "<html" not in fragment.text
+    page = httpx.get(site.experiment("wine"), params={"filter": "metrics.rmse <<< 1"})
+    assert page.status_code == 400 and "Fix the filter" in page.text
+    assert httpx.get(site.experiment("wine"), params={"order": "bogus order by"}).status_code == 400
+    token = httpx.get(site.experiment("wine") + "/runs", params={"page_token": "%%%"})
+    assert token.status_code == 400
+
+
+def test_user_strings_are_escaped_in_raw_html(site: Seeded) -> None:
+    escaped = "&lt;img src=x onerror=alert(1)&gt;"
+    listing = httpx.get(site.url + "/").text
+    table = httpx.get(site.experiment("wine"), params={"cols": "params.alpha,tags.team"}).text
+    fragment = httpx.get(site.experiment("wine") + "/runs", params={"cols": "tags.team"}).text
+    for html in (listing, table, fragment):
+        assert XSS not in html
+        assert escaped in html
+
+
+def test_fragment_polls_only_while_a_run_is_running(site: Seeded) -> None:
+    assert 'hx-trigger="every 5s"' not in httpx.get(site.experiment("wine") + "/runs").text
+    fragment = httpx.get(site.experiment("wine") + "/runs", params={"filter": "metrics.rmse < 1"})
+    assert fragment.headers["HX-Push-Url"].endswith(
+        f"/experiments/{site.ids['wine']}?filter=metrics.rmse+%3C+1"
+    )
+    refreshed = httpx.get(site.experiment("wine") + "/runs", params={"refresh": "1", "n": "300"})
+    assert "HX-Push-Url" not in refreshed.headers
+
+
+def test_only_chosen_columns_are_rendered(site: Seeded) -> None:
+    plain = httpx.get(site.experiment("wine")).text
+    assert "0.25" not in plain  # rmse is not shown until chosen
+    chosen = httpx.get(site.experiment("wine"), params={"cols": "metrics.rmse"}).text
+    assert "0.25" in chosen
