@@ -247,7 +247,9 @@ def mltrail_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 def url(mltrail_server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     # The official client reads its configuration from the environment.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mltrail_server.url)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    # Set, not deleted: mlflow.set_registry_uri below writes the variable too, and only a
+    # variable monkeypatch has set is taken away after the test (later tests read it).
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", mltrail_server.url)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
