@@ -2,19 +2,26 @@
 
 ``start_server(config)`` runs uvicorn in a daemon thread on a free port and returns a handle
 with its base URL; ``tracking_server`` gives each test a server over a fresh SQLite store
-with proxied artifacts in its own folder.
+with proxied artifacts in its own folder. ``serving_model`` runs a scoring server as a user
+starts one, with ``mltrail models serve``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mltrail.server.config import ServerConfig
@@ -69,6 +76,37 @@ class SeededServer:
     @property
     def url(self) -> str:
         return self.server.url
+
+
+@contextlib.contextmanager
+def serving_model(
+    model_uri: str, cwd: Path, env: dict[str, str], timeout: float = 90
+) -> Iterator[str]:
+    """``mltrail models serve -m model_uri`` as a user runs it, in its own session: its URL
+    once ``/ping`` answers 200; the whole process group is stopped afterwards."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mltrail.cli.main", "models", "serve", "-m", model_uri,
+         "--port", str(port)],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass  # not listening yet
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the scoring server did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=30)
 
 
 def start_server_in(root: Path) -> RunningServer:

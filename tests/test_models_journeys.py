@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
+from fixtures_server import serving_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MLTRAIL = [sys.executable, "-m", "mltrail.cli.main"]
@@ -26,13 +24,6 @@ def _env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLTRAIL_"))}
     env["MLTRAIL_TRACKING_URI"] = f"sqlite:///{tmp / 'mltrail.db'}"
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -50,28 +41,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 @pytest.fixture(scope="module")
 def served(trained: tuple[Path, str]) -> Iterator[str]:
     tmp, run_id = trained
-    port = _free_port()
-    process = subprocess.Popen(
-        [*MLTRAIL, "models", "serve", "-m", f"runs:/{run_id}/model", "--port", str(port)],
-        cwd=tmp, env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "the scoring server did not start"
-            time.sleep(0.1)
+    with serving_model(f"runs:/{run_id}/model", tmp, _env(tmp), timeout=60) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.communicate(timeout=30)
 
 
 def test_the_users_curl_in_mlflow_1_form_gets_the_bare_answer(served: str) -> None:

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
+from fixtures_server import serving_model
 
 import mltrail
 
@@ -35,13 +33,6 @@ def _run(args: list[str], url: str, cwd: Path) -> str:
     done = subprocess.run(args, cwd=cwd, env=_env(url), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_register_move_champion_and_serve_it(tracking_server: Any, tmp_path: Path) -> None:
@@ -64,31 +55,11 @@ def test_register_move_champion_and_serve_it(tracking_server: Any, tmp_path: Pat
     assert by_version["2"]["run_id"] == second
     assert by_version["2"]["source"].startswith("models:/m-")
 
-    port = _free_port()
-    process = subprocess.Popen(
-        [*MLTRAIL, "models", "serve", "-m", "models:/quality@champion", "--port", str(port)],
-        cwd=tmp_path, env=_env(url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    served = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{served}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "the scoring server did not start"
-            time.sleep(0.1)
-        body = {"dataframe_split": {"columns": ["x"], "data": [[-2.0], [0.5], [2.0]]}}
+    body = {"dataframe_split": {"columns": ["x"], "data": [[-2.0], [0.5], [2.0]]}}
+    with serving_model("models:/quality@champion", tmp_path, _env(url)) as served:
         answer = httpx.post(f"{served}/invocations", json=body, timeout=30)
-        assert answer.status_code == 200, answer.text
-        predictions = answer.json()["predictions"]
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.communicate(timeout=30)
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
 
     # The server scored what the champion is: the second run's model, loaded here directly.
     client = mltrail.MltrailClient(url)

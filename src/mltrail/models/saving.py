@@ -182,7 +182,6 @@ def log_model(
 ) -> ModelInfo:
     """Log the model that ``save(path, mlmodel)`` writes, to the active run (if any) and
     experiment. ``artifact_path`` is MLflow 2's name for ``name``."""
-    from mltrail.entities import LoggedModelStatus
     from mltrail.tracking import fluent
 
     if name is not None and artifact_path is not None and name != artifact_path:
@@ -199,20 +198,13 @@ def log_model(
     model = client.create_logged_model(
         experiment_id, name, run_id, tags=tags, params=params, model_type=model_type
     )
-    try:
+    with client.finalizing_logged_model(model.model_id):
         with tempfile.TemporaryDirectory(prefix="mltrail-model-") as tmp:
             local = os.path.join(tmp, "model")
             prototype = Model(model_id=model.model_id, run_id=run_id, artifact_path=name)
             save(local, prototype)
             mlmodel = Model.load(local)
             client.artifact_repository_for_uri(model.artifact_location).log_artifacts(local)
-    except BaseException:
-        try:
-            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
-        except MltrailError:
-            pass  # the original error says more
-        raise
-    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     if run_id is not None:
         client.link_model_to_run(run_id, model.model_id, step)
     registered_version = None

@@ -20,9 +20,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mltrail.entities import LoggedModelStatus
 from mltrail.entities.registry import ModelVersion, validate_registered_model_name
-from mltrail.errors import AlreadyExists, InvalidArgument, MltrailError, NotFound
+from mltrail.errors import AlreadyExists, InvalidArgument, NotFound
 from mltrail.registry.uris import is_local, local_path, parse_model_uri, run_model, version_of
 
 if TYPE_CHECKING:
@@ -102,13 +101,6 @@ def _upload_local_model(
     run_id = run.info.run_id if run is not None else None
     experiment_id = run.info.experiment_id if run is not None else fluent.experiment_id_in_force()
     model = client.create_logged_model(experiment_id, "model", run_id)
-    try:
+    with client.finalizing_logged_model(model.model_id):
         client.artifact_repository_for_uri(model.artifact_location).log_artifacts(path)
-    except BaseException:
-        try:
-            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
-        except MltrailError:
-            pass  # the original error says more
-        raise
-    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     return model.model_uri, run_id, model.model_id

@@ -13,7 +13,8 @@ import posixpath
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from mltrail.entities import (
@@ -46,7 +47,7 @@ from mltrail.entities.validation import (
     validate_tag,
     validate_timestamp,
 )
-from mltrail.errors import InvalidArgument
+from mltrail.errors import InvalidArgument, MltrailError
 from mltrail.settings import Settings
 from mltrail.storage.artifacts import (
     ArtifactRepository,
@@ -456,6 +457,20 @@ class MltrailClient(RegistryMethods):
             {str(k): str(v) for k, v in (params or {}).items()},
             model_type,
         )
+
+    @contextmanager
+    def finalizing_logged_model(self, model_id: str) -> Iterator[None]:
+        """Around the upload of a logged model's files: the model is finalized ``READY`` when
+        the block succeeds, ``FAILED`` when it raises (and the block's error is raised)."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+            except MltrailError:
+                pass  # the original error says more
+            raise
+        self.finalize_logged_model(model_id, LoggedModelStatus.READY)
 
     def get_logged_model(self, model_id: str) -> LoggedModel:
         return self.store.get_logged_model(model_id)

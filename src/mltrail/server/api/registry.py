@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BeforeValidator
 
 from mltrail.entities import PagedList
@@ -222,6 +222,21 @@ def get_registered_model(registry: Registry, name: str = Query()) -> FastJSONRes
     return _model(registry.get_registered_model(name))
 
 
+def _search_query(
+    filter: str | None = Query(None),
+    max_results: int | None = Query(None),
+    order_by: list[str] = Query([]),
+    page_token: str | None = Query(None),
+) -> SearchRegistry:
+    """A search's query string, as the message a POST of the same search carries."""
+    return SearchRegistry(
+        filter=filter, max_results=max_results, order_by=order_by, page_token=page_token
+    )
+
+
+SearchQuery = Annotated[SearchRegistry, Depends(_search_query)]
+
+
 def _search_models(registry: Registry, body: SearchRegistry) -> FastJSONResponse:
     page = registry.search_registered_models(
         filter_string=body.filter or None,
@@ -235,16 +250,7 @@ def _search_models(registry: Registry, body: SearchRegistry) -> FastJSONResponse
 
 
 @router.get("/registered-models/search")
-def search_registered_models(
-    registry: Registry,
-    filter: str | None = Query(None),
-    max_results: int | None = Query(None),
-    order_by: list[str] = Query([]),
-    page_token: str | None = Query(None),
-) -> FastJSONResponse:
-    body = SearchRegistry(
-        filter=filter, max_results=max_results, order_by=order_by, page_token=page_token
-    )
+def search_registered_models(registry: Registry, body: SearchQuery) -> FastJSONResponse:
     return _search_models(registry, body)
 
 
@@ -399,16 +405,7 @@ def _search_versions(registry: Registry, body: SearchRegistry) -> FastJSONRespon
 
 
 @router.get("/model-versions/search")
-def search_model_versions(
-    registry: Registry,
-    filter: str | None = Query(None),
-    max_results: int | None = Query(None),
-    order_by: list[str] = Query([]),
-    page_token: str | None = Query(None),
-) -> FastJSONResponse:
-    body = SearchRegistry(
-        filter=filter, max_results=max_results, order_by=order_by, page_token=page_token
-    )
+def search_model_versions(registry: Registry, body: SearchQuery) -> FastJSONResponse:
     return _search_versions(registry, body)
 
 

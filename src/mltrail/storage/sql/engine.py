@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from mltrail.errors import InvalidArgument
+from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
 from mltrail.storage.tracking import WouldWait
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,31 @@ def _begin_without_waiting(cursor: Any, dbapi: Any) -> None:
         raise
     finally:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+@contextmanager
+def translated_errors(database: str) -> Iterator[None]:
+    """SQL errors as mltrail's, at a store's boundary, so that no SQL text reaches a caller:
+    an integrity error is ``InvalidArgument``, a lock held past the busy timeout is
+    ``TemporarilyUnavailable``, any other driver error a ``MltrailError`` naming ``database``
+    (the details go to the log)."""
+    try:
+        yield
+    except MltrailError:
+        raise
+    except sa.exc.IntegrityError as exc:
+        log.debug("integrity error", exc_info=True)
+        raise InvalidArgument(
+            "The write conflicts with data already stored (a duplicate or missing key)"
+        ) from exc
+    except sa.exc.OperationalError as exc:
+        if is_lock_error(exc.orig):
+            raise TemporarilyUnavailable("The database is busy; try again") from exc
+        log.warning("database error", exc_info=True)
+        raise MltrailError(f"The {database} failed; see the server log") from exc
+    except sa.exc.DBAPIError as exc:
+        log.warning("database error", exc_info=True)
+        raise MltrailError(f"The {database} failed; see the server log") from exc
 
 
 def is_lock_error(exc: object) -> bool:

@@ -7,6 +7,7 @@ reaches the caller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,14 +38,14 @@ from mltrail.entities import (
     ViewType,
 )
 from mltrail.entities.validation import validate_max_results
-from mltrail.errors import InvalidArgument, MltrailError, TemporarilyUnavailable
+from mltrail.errors import InvalidArgument, TemporarilyUnavailable
 from mltrail.storage.sql import experiments, logged_models, runs, schema, search, writes
 from mltrail.storage.sql.engine import (
     WRITE,
     WalCheckpoints,
     checkpoint_in_background,
-    is_lock_error,
     no_wait,
+    translated_errors,
 )
 from mltrail.storage.tracking import TrackingStore, WouldWait
 
@@ -113,25 +114,8 @@ class SqlTrackingStore(TrackingStore):
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except MltrailError:
-            raise
-        except sa.exc.IntegrityError as exc:
-            log.debug("integrity error", exc_info=True)
-            raise InvalidArgument(
-                "The write conflicts with data already stored (a duplicate or missing key)"
-            ) from exc
-        except sa.exc.OperationalError as exc:
-            if is_lock_error(exc.orig):
-                raise TemporarilyUnavailable("The database is busy; try again") from exc
-            log.warning("database error", exc_info=True)
-            raise MltrailError("The tracking database failed; see the server log") from exc
-        except sa.exc.DBAPIError as exc:
-            log.warning("database error", exc_info=True)
-            raise MltrailError("The tracking database failed; see the server log") from exc
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        return translated_errors("tracking database")
 
     # Experiments
 

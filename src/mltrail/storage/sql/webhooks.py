@@ -36,9 +36,9 @@ from mltrail.entities.webhook import (
     validate_webhook_secret,
     validate_webhook_url,
 )
-from mltrail.errors import InvalidArgument, MltrailError, NotFound, TemporarilyUnavailable
+from mltrail.errors import InvalidArgument, NotFound
 from mltrail.storage.sql import schema
-from mltrail.storage.sql.engine import WRITE, is_lock_error
+from mltrail.storage.sql.engine import WRITE, translated_errors
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,12 @@ class SqlWebhookStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with _translated(), self.engine.connect() as conn, conn.begin():
+        with translated_errors("webhook database"), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with _translated(), self.engine.connect().execution_options(**WRITE) as conn:
+        with translated_errors("webhook database"), self.engine.connect().execution_options(**WRITE) as conn:
             with conn.begin():
                 yield conn
 
@@ -361,25 +361,3 @@ def _delivery(row: Any) -> WebhookDelivery:
         response_body=row.response_body,
         error_message=row.error_message,
     )
-
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    """SQL errors as mltrail errors, as the tracking store translates them."""
-    try:
-        yield
-    except MltrailError:
-        raise
-    except sa.exc.IntegrityError as exc:
-        log.debug("integrity error", exc_info=True)
-        raise InvalidArgument(
-            "The write conflicts with data already stored (a duplicate or missing key)"
-        ) from exc
-    except sa.exc.OperationalError as exc:
-        if is_lock_error(exc.orig):
-            raise TemporarilyUnavailable("The database is busy; try again") from exc
-        log.warning("database error", exc_info=True)
-        raise MltrailError("The webhook database failed; see the server log") from exc
-    except sa.exc.DBAPIError as exc:
-        log.warning("database error", exc_info=True)
-        raise MltrailError("The webhook database failed; see the server log") from exc
