@@ -3,6 +3,7 @@ HTTP checks): one server per module over a small seeded SQLite store."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,15 @@ def _seed(store: TrackingStore) -> dict[str, str]:
     for name in ("keep-me", "drop-me"):
         ids[name] = _run(store, ids["doomed"], name, T0)
     ids["xssexp"] = store.create_experiment(XSS)
+    curves = ids["curves"] = store.create_experiment("curves")
+    for name, history in (("dip", [3.0, 1.0, 2.0]), ("flat", [5.0, math.nan, 4.0])):
+        ids[name] = _run(store, curves, name, T0)
+        store.log_batch(ids[name], metrics=[
+            Metric("rmse", value, T0 + step, step) for step, value in enumerate(history)
+        ])
+    wide = ids["wide"] = store.create_experiment("wide")
+    _run(store, wide, "many-keys", T0, params={f"p{i:02d}": str(i) for i in range(10)},
+         metrics={f"m{i:02d}": float(i) for i in range(10)})
     return ids
 
 
@@ -169,9 +179,10 @@ def test_runs_table_shows_the_seeded_runs(site: Seeded, page: Page) -> None:
 
 
 def test_pick_a_metric_column_then_sort_by_it(site: Seeded, page: Page) -> None:
-    page.goto(site.experiment("wine"))
+    page.goto(site.experiment("wine") + "?cols=")  # no columns, not the defaults
+    expect(page.locator("thead th")).to_have_count(8)  # the selection box and the built-ins
     page.get_by_text("Columns", exact=True).click()
-    page.get_by_label("rmse").check()
+    page.get_by_label("rmse", exact=True).check()
     expect(page).to_have_url(re.compile(r"cols=metrics\.rmse"))
     row = page.locator(f"tr[data-run-id='{site.ids['r1']}']")
     expect(row.locator("td").last).to_have_text("0.25")
@@ -211,6 +222,9 @@ def test_load_more_appends_the_next_page(site: Seeded, page: Page) -> None:
     expect(page.get_by_test_id("runs-count")).to_have_text("130 runs loaded")
     expect(page.get_by_role("button", name="Load more")).to_have_count(0)
     expect(page.get_by_role("link", name="b000")).to_be_visible()
+    # The default column (metrics.m) is on the appended rows too, lined up with the header.
+    expect(page.locator("thead th").last).to_contain_text("m")
+    expect(page.locator("tr.run", has_text="b000").locator("td").last).to_have_text("0")
 
 
 def test_nested_runs_are_grouped_under_their_parent(site: Seeded, page: Page) -> None:
@@ -349,7 +363,97 @@ def test_fragment_polls_only_while_a_run_is_running(site: Seeded) -> None:
 
 
 def test_only_chosen_columns_are_rendered(site: Seeded) -> None:
-    plain = httpx.get(site.experiment("wine")).text
-    assert "0.25" not in plain  # rmse is not shown until chosen
+    none = httpx.get(site.experiment("wine") + "?cols=").text
+    assert "0.25" not in none  # an explicit empty choice: no columns
+    chosen = httpx.get(site.experiment("wine"), params={"cols": "params.alpha"}).text
+    assert "0.25" not in chosen and "0.9" in chosen
     chosen = httpx.get(site.experiment("wine"), params={"cols": "metrics.rmse"}).text
     assert "0.25" in chosen
+
+
+# ------------------------------------------------------- default columns, min and max
+
+
+def _headers(html: str) -> list[tuple[str, str]]:
+    """The (kind, label) of each chosen column's header."""
+    return re.findall(r'<span class="col-kind">(\w+)\.</span>([^<]+)', html)
+
+
+def test_default_columns_are_the_first_pages_metrics_and_params(site: Seeded) -> None:
+    default = httpx.get(site.experiment("wide")).text
+    assert _headers(default) == (
+        [("metrics", f"m{i:02d}") for i in range(8)] + [("params", f"p{i:02d}") for i in range(8)]
+    )
+    assert _headers(httpx.get(site.experiment("wide") + "?cols=").text) == []
+    # The filter form sends no cols (the next first page picks its own defaults) ...
+    assert 'name="cols"' not in default
+    assert 'name="cols" value=""' in httpx.get(site.experiment("wide") + "?cols=").text
+    # ... and an htmx filter change without cols answers with defaults, pushing no cols.
+    fragment = httpx.get(site.experiment("wide") + "/runs", params={"filter": "params.p01 = '1'"})
+    assert len(_headers(fragment.text)) == 16
+    assert "cols" not in fragment.headers["HX-Push-Url"]
+
+
+def test_links_keep_the_column_choice(site: Seeded) -> None:
+    big = site.experiment("big")
+    default = httpx.get(big).text
+    sort_links = re.findall(r'<a href="[^"]*(\?order=[^"]*)"', default)
+    assert sort_links and not any("cols" in link for link in sort_links)
+    load_more = re.search(r'hx-get="([^"]*page_token[^"]*)"', default)
+    assert load_more and "dcols=metrics.m" in load_more.group(1)
+    assert "cols=" not in load_more.group(1).replace("dcols=", "")
+    empty = httpx.get(big + "?cols=").text
+    assert all("cols=&amp;" in link or link.endswith("cols=")
+               for link in re.findall(r'<a href="[^"]*(\?order=[^"]*)"', empty))
+    assert 'view=deleted' in empty and "cols=&amp;view=deleted" in empty
+    more_empty = re.search(r'hx-get="([^"]*page_token[^"]*)"', empty)
+    assert more_empty and "dcols" not in more_empty.group(1)
+    assert "cols=&amp;" in more_empty.group(1)
+    # The next page with the page's default columns renders them; with cols= it renders none.
+    token = re.search(r"page_token=([^&\"]+)", default)
+    assert token
+    next_token = httpx.URL("?t=" + token.group(1)).params["t"]
+    rows = httpx.get(big + "/runs", params={"page_token": next_token, "dcols": "metrics.m"}).text
+    assert re.search(r'<td class="num"[^>]*>0</td>\s*</tr>', rows)  # b000's m
+
+
+def test_min_and_max_columns_render_the_history_extremes(site: Seeded) -> None:
+    html = httpx.get(site.experiment("curves"),
+                     params={"cols": "metrics.rmse,metrics.rmse@min,metrics.rmse@max"}).text
+    assert _headers(html) == [("metrics", "rmse"), ("metrics", "rmse (min)"),
+                              ("metrics", "rmse (max)")]
+    assert html.count('class="num col-extreme-head"') == 2  # plain headers: not sortable
+    dip = re.search(rf'data-run-id="{site.ids["dip"]}".*?</tr>', html, re.S)
+    cells = r'<td class="num"[^>]*>([^<]*)</td>'
+    assert dip and re.findall(cells, dip.group(0))[-3:] == ["2", "1", "3"]
+    flat = re.search(rf'data-run-id="{site.ids["flat"]}".*?</tr>', html, re.S)
+    assert flat and re.findall(cells, flat.group(0))[-3:] == ["4", "4", "5"]
+    fragment = httpx.get(site.experiment("curves") + "/runs", params={"cols": "metrics.rmse@max"})
+    assert fragment.status_code == 200 and "rmse (max)" in fragment.text
+
+
+def test_pick_rmse_min_in_the_picker_then_sort_keeps_it(site: Seeded, page: Page) -> None:
+    page.goto(site.experiment("curves"))
+    dip = page.locator(f"tr[data-run-id='{site.ids['dip']}']")
+    expect(dip.locator("td").last).to_have_text("2")  # rmse (latest) is a default column
+    page.locator("summary", has_text="Columns").click()
+    expect(page.get_by_label("rmse", exact=True)).to_be_checked()
+    page.get_by_label("rmse (min)").check()
+    expect(page).to_have_url(re.compile(r"cols=metrics\.rmse%2Cmetrics\.rmse%40min"))
+    expect(page.get_by_role("columnheader", name="metrics.rmse (min)")).to_be_visible()
+    expect(dip.locator("td").last).to_have_text("1")
+    page.locator("summary", has_text="Columns").click()
+    page.get_by_label("rmse (max)").check()
+    expect(page.get_by_role("columnheader", name="metrics.rmse (max)")).to_be_visible()
+    expect(dip.locator("td").nth(-3)).to_have_text("2")
+    expect(dip.locator("td").nth(-2)).to_have_text("1")
+    expect(dip.locator("td").last).to_have_text("3")
+    expect(page.get_by_role("link", name=re.compile(r"rmse \((min|max)\)"))).to_have_count(0)
+    page.get_by_role("link", name=re.compile(r"^metrics\.rmse$")).click()  # sort by latest
+    expect(page).to_have_url(re.compile(r"order=metrics"))
+    expect(page).to_have_url(re.compile(r"rmse%40min%2Cmetrics\.rmse%40max"))
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("rmse")
+    assert _names(page) == ["flat", "dip"]  # latest 4, then 2
+    expect(page.get_by_role("columnheader", name="metrics.rmse (min)")).to_be_visible()
+    flat = page.locator(f"tr[data-run-id='{site.ids['flat']}']")
+    expect(flat.locator("td").last).to_have_text("5")

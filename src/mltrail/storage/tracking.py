@@ -7,6 +7,7 @@ Stores implement a few primitives and derive the rest: ``log_metric``, ``log_par
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from mltrail.entities import (
     RunTag,
     ViewType,
 )
-from mltrail.errors import NotImplementedByServer
+from mltrail.errors import InvalidArgument, NotFound, NotImplementedByServer
 
 if TYPE_CHECKING:
     from mltrail.storage.registry import RegistryStore
@@ -178,6 +179,25 @@ class TrackingStore(abc.ABC):
             [m.value for m in page],
             page.token,
         )
+
+    def metric_extremes(
+        self, run_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[tuple[str, str], tuple[float, float]]:
+        """The lowest and highest value of each (run, key) over its whole history, NaN
+        ignored, for the UI's ``(min)`` and ``(max)`` columns; pairs without a value (no such
+        run or key, or only NaN) are left out. This default reads each history; a store that
+        can do it in one query should."""
+        out: dict[tuple[str, str], tuple[float, float]] = {}
+        for run_id in dict.fromkeys(run_ids):
+            for key in dict.fromkeys(keys):
+                try:
+                    history = self.get_metric_history_columns(run_id, key)
+                except (NotFound, InvalidArgument):
+                    continue
+                values = [v for v in history.values if not math.isnan(v)]
+                if values:
+                    out[run_id, key] = (min(values), max(values))
+        return out
 
     @abc.abstractmethod
     def search_runs(

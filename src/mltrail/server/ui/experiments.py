@@ -3,10 +3,13 @@
 The list is one ``search_experiments`` and one grouped count of runs (``run_summaries``). The
 runs table is fast at 10,000 runs because it never asks for more than a page: one
 ``search_run_dicts`` of ``PAGE_SIZE`` runs per request, rendered with only the columns the user
-chose (``?cols=params.alpha,metrics.rmse``). The rest of the view lives in the URL too (filter,
-``order``, ``view``), so a view is a link. "Load more" appends the next page through htmx with
-the page token; nothing counts all runs. The column picker offers the keys seen on the first
-page: a store-wide key scan would cost what paging avoids.
+chose (``?cols=params.alpha,metrics.rmse,metrics.rmse@min``); a URL without ``cols`` shows the
+metrics and params seen on the first page (up to 8 of each), ``cols=`` none. A metric's
+``@min`` and ``@max`` over its whole history cost one more query, for the page's runs and those
+keys only (``TrackingStore.metric_extremes``). The rest of the view lives in the URL too
+(filter, ``order``, ``view``), so a view is a link. "Load more" appends the next page through
+htmx with the page token; nothing counts all runs. The column picker offers the keys seen on
+the first page: a store-wide key scan would cost what paging avoids.
 
 ``/experiments/<id>/runs`` is the table as a fragment, for htmx: a filter change, the next page
 and the live refresh while runs are RUNNING. A filter that does not parse answers 400 with the
@@ -138,17 +141,28 @@ def experiments_list(request: Request, q: str = "", view: str = "active") -> HTM
 
 @dataclasses.dataclass(frozen=True)
 class Column:
-    """A chosen column: ``params.alpha``, ``metrics.rmse`` or ``tags.team``."""
+    """A chosen column: ``params.alpha``, ``metrics.rmse`` (its latest value), ``metrics.rmse@min``
+    or ``metrics.rmse@max`` (over its whole history) or ``tags.team``. Keys cannot hold ``@``
+    (the key rules allow letters, digits and ``_-. /:``), so the suffix is unambiguous."""
 
     entity: str
     key: str
+    extreme: str = ""  # "", "min" or "max"; metrics only
 
     @property
     def name(self) -> str:
-        return f"{self.entity}.{self.key}"
+        return f"{self.entity}.{self.key}" + (f"@{self.extreme}" if self.extreme else "")
 
     @property
-    def order_key(self) -> str:
+    def label(self) -> str:
+        return self.key + (f" ({self.extreme})" if self.extreme else "")
+
+    @property
+    def order_key(self) -> str | None:
+        """The search grammar's identifier to sort by; ``None`` for min and max, which the
+        grammar cannot sort by."""
+        if self.extreme:
+            return None
         return f"{self.entity}.`{self.key.replace('`', '')}`"
 
     @property
@@ -156,12 +170,22 @@ class Column:
         return self.entity == "metrics"
 
 
+EXTREMES = ("min", "max")
+DEFAULT_COLUMNS_PER_KIND = 8  # metrics and params shown when the URL names no columns
+
+
 def parse_columns(text: str) -> list[Column]:
     columns: list[Column] = []
     for part in text.split(","):
         entity, _, key = part.strip().partition(".")
-        if entity in KINDS and key and Column(entity, key) not in columns:
-            columns.append(Column(entity, key))
+        extreme = ""
+        if entity == "metrics":
+            stem, at, suffix = key.rpartition("@")
+            if at and suffix in EXTREMES:
+                key, extreme = stem, suffix
+        column = Column(entity, key, extreme)
+        if entity in KINDS and key and column not in columns:
+            columns.append(column)
     return columns
 
 
@@ -215,14 +239,24 @@ def _metric_text(value: Any) -> tuple[str, str]:
     return f"{number:.6g}", repr(number)
 
 
-def _row(run: dict[str, Any], columns: Sequence[Column]) -> RunRow:
+Extremes = dict[tuple[str, str], tuple[float, float]]
+
+
+def _row(run: dict[str, Any], columns: Sequence[Column], extremes: Extremes) -> RunRow:
     info, data = run["info"], run.get("data", {})
     tags = {t["key"]: t["value"] for t in data.get("tags", ())}
     params = {p["key"]: p["value"] for p in data.get("params", ())}
     metrics = {m["key"]: m["value"] for m in data.get("metrics", ())}
     values: list[tuple[str, str, bool]] = []
     for column in columns:
-        if column.entity == "metrics":
+        if column.extreme:
+            bounds = extremes.get((info["run_id"], column.key))
+            if bounds is not None:
+                shown, full = _metric_text(bounds[0 if column.extreme == "min" else 1])
+                values.append((shown, full, True))
+            else:
+                values.append(("", "", True))
+        elif column.entity == "metrics":
             if column.key in metrics:
                 shown, full = _metric_text(metrics[column.key])
                 values.append((shown, full, True))
@@ -283,23 +317,53 @@ def group_nested(rows: Sequence[RunRow]) -> list[RunRow]:
 
 @dataclasses.dataclass(frozen=True)
 class View:
-    """What the URL asks of the runs table."""
+    """What the URL asks of the runs table.
+
+    ``explicit``: the URL names its columns (``cols``, maybe empty: then none). Without it the
+    table shows default columns, the metrics and params seen on the first page; links keep
+    the choice as it was made (no ``cols``, so the next first page picks its own defaults),
+    while the fragments that extend or refresh the table on screen get its columns as
+    ``dcols``, so their rows line up with its header. ``resolved``: ``cols`` holds the
+    columns to render (explicit, from ``dcols`` or filled in from a first page)."""
 
     filter: str
     order: str
     cols: list[Column]
     view: str
+    explicit: bool = True
+    resolved: bool = True
 
     def query(self, **changes: str) -> str:
+        """The query string of this view with ``changes``; empty values are left out, but an
+        explicit empty ``cols`` is kept (it means no columns, not the defaults)."""
+        columns = ",".join(c.name for c in self.cols)
         values = {
             "filter": self.filter,
             "order": self.order,
-            "cols": ",".join(c.name for c in self.cols),
+            "cols": columns if self.explicit else "",
             "view": self.view if self.view != "active" else "",
         }
         values.update(changes)
-        kept = {k: v for k, v in values.items() if v}
+        kept = {k: v for k, v in values.items() if v or (k == "cols" and self.explicit)}
         return ("?" + urlencode(kept)) if kept else ""
+
+    def table_query(self, **changes: str) -> str:
+        """The query of a fragment that extends or refreshes the table on screen: the same
+        columns, even when they are the defaults of the page it extends."""
+        if not self.explicit:
+            changes = {**changes, "dcols": ",".join(c.name for c in self.cols)}
+        return self.query(**changes)
+
+    def with_defaults(self, keys: dict[str, list[str]]) -> View:
+        """This view, its columns filled in from a first page's keys unless already known."""
+        if self.resolved:
+            return self
+        columns = [
+            Column(entity, key)
+            for entity in ("metrics", "params")
+            for key in keys[entity][:DEFAULT_COLUMNS_PER_KIND]
+        ]
+        return dataclasses.replace(self, cols=columns, resolved=True)
 
     def sort_link(self, identifier: str) -> tuple[str, str]:
         """The query that sorts by ``identifier`` (toggling when it is the current sort) and
@@ -330,9 +394,23 @@ def _experiment(request: Request, experiment_id: str) -> Experiment | None:
         return None
 
 
-def _read_view(filter: str = "", order: str = "", cols: str = "", view: str = "active") -> View:
+def _read_view(
+    filter: str = "",
+    order: str = "",
+    cols: str | None = None,
+    view: str = "active",
+    dcols: str | None = None,
+) -> View:
     """The table's view from the query string (a dependency of both table routes)."""
-    return View(filter.strip(), order.strip(), parse_columns(cols), _view(view))
+    chosen = cols if cols is not None else dcols
+    return View(
+        filter.strip(),
+        order.strip(),
+        parse_columns(chosen or ""),
+        _view(view),
+        explicit=cols is not None,
+        resolved=chosen is not None,
+    )
 
 
 TableView = Annotated[View, Depends(_read_view)]
@@ -356,7 +434,13 @@ def _table_values(
     request: Request, experiment: Experiment, view: View, runs: Sequence[dict[str, Any]],
     token: str | None, *, loaded_before: int = 0,
 ) -> dict[str, Any]:
-    rows = group_nested([_row(run, view.cols) for run in runs])
+    extreme_keys = list(dict.fromkeys(c.key for c in view.cols if c.extreme))
+    extremes: Extremes = {}
+    if extreme_keys and runs:
+        extremes = _store(request).metric_extremes(
+            [run["info"]["run_id"] for run in runs], extreme_keys
+        )
+    rows = group_nested([_row(run, view.cols, extremes) for run in runs])
     base = url(request, f"/experiments/{experiment.experiment_id}")
     return {
         "experiment": experiment,
@@ -387,6 +471,7 @@ def runs_page(request: Request, experiment_id: str, v: TableView) -> HTMLRespons
     except InvalidArgument as exc:
         error = exc.message
     keys = _key_lists(runs)
+    v = v.with_defaults(keys)
     for column in v.cols:  # a shared link's columns stay offered even where this page lacks them
         if column.key not in keys[column.entity]:
             keys[column.entity] = sorted([*keys[column.entity], column.key])
@@ -429,6 +514,7 @@ def runs_fragment(
             request, "_runs_message.html", title="Bad request", status_code=400,
             message=exc.message,
         )
+    v = v.with_defaults(_key_lists(runs))  # a new first page (a filter changed): its defaults
     values = _table_values(request, experiment, v, runs, token, loaded_before=max(loaded, 0))
     response = render(
         request, "_runs_table.html", title=experiment.name, append=bool(page_token), **values

@@ -162,6 +162,26 @@ def history(chunks: Iterable[tuple[bytes, bytes, bytes]]) -> Columns:
     return steps_out, timestamps_out, values_out
 
 
+def value_range(
+    value_bytes: bytes, bounds: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """``bounds`` widened by the values of one chunk's packed array, NaN ignored (the
+    infinities count); ``None`` while no value but NaN has been seen."""
+    values = array("d")
+    values.frombytes(value_bytes)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    kept: Sequence[float] = values
+    if any(map(math.isnan, values)):
+        kept = [v for v in values if v == v]
+    if not kept:
+        return bounds
+    low, high = min(kept), max(kept)
+    if bounds is not None:
+        low, high = min(low, bounds[0]), max(high, bounds[1])
+    return low, high
+
+
 def _strictly_increasing(steps: list[int]) -> bool:
     # Both checks run in C: sorting a sorted list is one pass, and a set finds repeats.
     return steps == sorted(steps) and len(set(steps)) == len(steps)

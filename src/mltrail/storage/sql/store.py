@@ -263,6 +263,14 @@ class SqlTrackingStore(TrackingStore):
         with self._read() as conn:
             return writes.metric_history(conn, run_id, key, limit, page_token)
 
+    def metric_extremes(
+        self, run_ids: Sequence[str], keys: Sequence[str]
+    ) -> dict[tuple[str, str], tuple[float, float]]:
+        if not run_ids or not keys:
+            return {}
+        with self._read() as conn:
+            return writes.metric_extremes(conn, run_ids, keys)
+
     def search_runs(
         self,
         experiment_ids: Sequence[str],

@@ -178,6 +178,35 @@ def metric_history(
     return MetricHistory(key, steps[page], timestamps[page], values[page], token)
 
 
+_IDS_PER_QUERY = 500  # run ids per IN (...) list, and keys per list: under SQLite's bound
+
+
+def metric_extremes(
+    conn: Connection, run_ids: Sequence[str], keys: Sequence[str]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """The lowest and highest value of each (run, key) series over its whole history, NaN
+    ignored; a series missing (or holding only NaN) is left out. The points are packed in
+    chunks, so SQL cannot aggregate them: one query (per 500 runs) reads the value arrays of
+    the chosen series only, through the (run, key) unique index, and each is reduced here."""
+    series, chunks = schema.metric_series, schema.metric_chunks
+    wanted_runs, wanted_keys = list(dict.fromkeys(run_ids)), list(dict.fromkeys(keys))
+    found: dict[tuple[str, str], tuple[float, float] | None] = {}
+    for k in range(0, len(wanted_keys), _IDS_PER_QUERY):
+        key_part = wanted_keys[k : k + _IDS_PER_QUERY]
+        for r in range(0, len(wanted_runs), _IDS_PER_QUERY):
+            query = (
+                sa.select(series.c.run_uuid, series.c.key, chunks.c.metric_values)
+                .join(chunks, chunks.c.series_id == series.c.series_id)
+                .where(
+                    series.c.run_uuid.in_(wanted_runs[r : r + _IDS_PER_QUERY]),
+                    series.c.key.in_(key_part),
+                )
+            )
+            for run_id, key, value_bytes in conn.execute(query):
+                found[run_id, key] = points.value_range(value_bytes, found.get((run_id, key)))
+    return {pair: bounds for pair, bounds in found.items() if bounds is not None}
+
+
 def _limit(value: str | None, limit: int, field: str) -> None:
     if value is not None and len(value) > limit:
         raise InvalidArgument(f"Invalid {field}: {len(value)} characters, the limit is {limit}")

@@ -219,13 +219,14 @@
   }
 
   // The column picker: the chosen columns go in the URL (?cols=...), so a view is a link.
+  // `cols` is always set once the user picks, even empty: no `cols` means the default columns.
   function pickColumns(panel) {
     const cols = $$("input[type=checkbox]:checked", panel).map((box) => box.value);
     const query = new URLSearchParams();
     for (const [key, value] of [["filter", $("#runs-filter-text").value.trim()],
                                 ["order", panel.dataset.order], ["cols", cols.join(",")],
                                 ["view", panel.dataset.view === "active" ? "" : panel.dataset.view]]) {
-      if (value) query.set(key, value);
+      if (value || key === "cols") query.set(key, value);
     }
     const text = query.toString();
     window.location.assign(panel.dataset.base + (text ? `?${text}` : ""));
