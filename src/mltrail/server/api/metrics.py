@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from mltrail.entities import Metric, MetricHistory
-from mltrail.entities.downsample import downsample
+from mltrail.entities.downsample import downsample_indices
 from mltrail.entities.metric import json_float
 from mltrail.entities.validation import validate_int
 from mltrail.errors import InvalidArgument
@@ -103,11 +104,15 @@ def get_metric_history_bulk_interval(
         )
     metrics: list[dict[str, Any]] = []
     for run_id in dict.fromkeys(run_ids):
-        history: list[Metric] = list(store.get_metric_history(run_id, metric_key))
-        if start_step is not None and end_step is not None:
-            history = [m for m in history if start_step <= m.step <= end_step]
-        for point in downsample(history, limit):
-            item = point.to_dict()
+        # Columns, not a Metric per point: a chart may ask for a history of millions.
+        history = store.get_metric_history_columns(run_id, metric_key)
+        steps, timestamps, values = history.steps, history.timestamps, history.values
+        lo, hi = 0, len(steps)
+        if start_step is not None and end_step is not None:  # steps are in ascending order
+            lo = bisect.bisect_left(steps, start_step)
+            hi = bisect.bisect_right(steps, end_step, lo)
+        for i in downsample_indices(steps[lo:hi], values[lo:hi], limit):
+            item = Metric(metric_key, values[lo + i], timestamps[lo + i], steps[lo + i]).to_dict()
             item["run_id"] = run_id
             metrics.append(item)
     return FastJSONResponse({"metrics": metrics})
