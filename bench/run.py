@@ -1,6 +1,6 @@
 """Run mltrail's benchmark workloads side by side with MLflow and print the ratios.
 
-    python bench/run.py [--suite embedded|server|registry|models|projects|all] [--quick]
+    python bench/run.py [--suite embedded|server|registry|models|projects|ui|all] [--quick]
                         [--only NAME[,NAME...]]
                         [--lib both|mltrail|mlflow] [--json OUT.json] [--write-docs]
 
@@ -8,7 +8,7 @@ MLflow lives only in its own venv, ``bench/.venv-mlflow``, which this script cre
 on first use. mltrail runs with the interpreter running this script, importing ``src/`` of
 this checkout.
 
-Five suites. The embedded suite calls each library in-process: every (workload, library)
+Six suites. The embedded suite calls each library in-process: every (workload, library)
 pair runs as a fresh process of ``bench/workloads.py`` in a fresh temporary directory,
 against a fresh SQLite store there. The server suite (``bench/servers.py``, run in this
 process) starts ``mlflow server`` and ``mltrail server`` as subprocesses on fresh stores and
@@ -17,7 +17,9 @@ endpoints. The models suite (``bench/models.py``, driven from this process) save
 the same scikit-learn model with each library, then serves it (``models serve``), scores a
 CSV file with it (``models predict``) and scores a Spark DataFrame with it (``spark_udf``).
 The projects suite (``bench/projects.py``) times ``mltrail run`` and ``mlflow run`` of the
-same tiny project. See bench/README.md for what each workload measures.
+same tiny project. The UI suite (``bench/ui.py``) opens each library's web UI in headless
+Chromium on the same data and times pages until they show what a user came for. See
+bench/README.md for what each workload measures.
 
 ``--write-docs`` rewrites docs/benchmarks.md; the sections of suites this run left out are
 kept from the page as it was, marked with the date of the run that measured them.
@@ -43,6 +45,7 @@ from typing import Any
 import models
 import projects
 import servers
+import ui
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -76,14 +79,16 @@ REGISTRY_NAMES = ("server_registry",)
 SERVER_NAMES = tuple(n for n in servers.NAMES if n not in REGISTRY_NAMES)
 MODELS_NAMES = models.NAMES
 PROJECTS_NAMES = projects.NAMES
+UI_NAMES = ui.NAMES
 WORKLOAD_NAMES = (*EMBEDDED_NAMES, *SERVER_NAMES, *REGISTRY_NAMES, *MODELS_NAMES,
-                  *PROJECTS_NAMES)
+                  *PROJECTS_NAMES, *UI_NAMES)
 SUITES = {"embedded": EMBEDDED_NAMES, "server": SERVER_NAMES, "registry": REGISTRY_NAMES,
-          "models": MODELS_NAMES, "projects": PROJECTS_NAMES, "all": WORKLOAD_NAMES}
+          "models": MODELS_NAMES, "projects": PROJECTS_NAMES, "ui": UI_NAMES,
+          "all": WORKLOAD_NAMES}
 # The title of each suite's section in docs/benchmarks.md.
 SECTION_TITLES = {"embedded": "Embedded suite", "server": "Server suite",
                   "registry": "Registry suite", "models": "Models suite",
-                  "projects": "Projects suite"}
+                  "projects": "Projects suite", "ui": "UI suite"}
 
 # MLflow is measured on a smaller training_loop and log_batch because it is synchronous and
 # slow at both (the figures compared are per point, so the sizes need not match).
@@ -109,6 +114,11 @@ FULL: dict[str, Scale] = {
     "models_spark": Scale(mltrail=1_000_000, mlflow=1_000_000),  # rows of the DataFrame
     # The projects suite (bench/projects.py): timed runs of a tiny project per library.
     "projects_run": Scale(mltrail=7, mlflow=5),
+    # The UI suite (bench/ui.py): the same data for both. ui_runs_table and ui_compare share
+    # one experiment, so they share one scale (runs); ui_metric_chart's is the points.
+    "ui_runs_table": Scale(mltrail=10_000, mlflow=10_000),
+    "ui_compare": Scale(mltrail=10_000, mlflow=10_000),
+    "ui_metric_chart": Scale(mltrail=1_000_000, mlflow=1_000_000),
 }
 QUICK: dict[str, Scale] = {
     "training_loop": Scale(mltrail=1_000, mlflow=20),
@@ -127,6 +137,9 @@ QUICK: dict[str, Scale] = {
     "models_predict": Scale(mltrail=10_000, mlflow=10_000),
     "models_spark": Scale(mltrail=100_000, mlflow=100_000),
     "projects_run": Scale(mltrail=3, mlflow=2),
+    "ui_runs_table": Scale(mltrail=1_000, mlflow=1_000),
+    "ui_compare": Scale(mltrail=1_000, mlflow=1_000),
+    "ui_metric_chart": Scale(mltrail=100_000, mlflow=100_000),
 }
 
 
@@ -250,6 +263,19 @@ GOALS: tuple[Goal, ...] = (
     Goal("projects_run", "uv_first_line_s", "run --env-manager uv (warm): to first line", "s",
          lower_is_better=True, limit=0.5, text="< 0.5 s (mltrail only)"),
     Goal("projects_run", "uv_build_end_to_end_s", "run --env-manager uv: first (builds)", "s",
+         lower_is_better=True),
+    # The UI suite: pages in headless Chromium, a returning user's visit (bench/ui.py).
+    Goal("ui_runs_table", "warm_ms", "10,000 runs: first rows on screen", "ms",
+         lower_is_better=True, min_ratio=5, limit=1000),
+    Goal("ui_runs_table", "cold_ms", "10,000 runs: first rows, first visit", "ms",
+         lower_is_better=True),
+    Goal("ui_metric_chart", "warm_ms", "1,000,000-point metric: chart drawn", "ms",
+         lower_is_better=True, limit=1000),
+    Goal("ui_metric_chart", "cold_ms", "1,000,000-point metric: chart, first visit", "ms",
+         lower_is_better=True),
+    Goal("ui_compare", "warm_ms", "compare 100 runs: table and first chart", "ms",
+         lower_is_better=True, limit=2000),
+    Goal("ui_compare", "cold_ms", "compare 100 runs, first visit", "ms",
          lower_is_better=True),
 )
 
@@ -668,6 +694,31 @@ Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
 """
 
 
+def ui_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
+               meta: dict[str, Any]) -> str:
+    names = [n for n in UI_NAMES if n in results]
+    wall = meta["suite_wall_s"].get("ui")
+    return f"""## UI suite
+
+Each library's web UI in headless Chromium (Playwright, Debian's Chromium, a 1400×900 window),
+on the same data: an experiment of 10,000 runs with 20 params, 10 metrics and 5 tags each,
+and a run whose metric has 1,000,000 points. Each figure is the time from the navigation's
+start until the page shows what was asked: the newest run's name in the runs table; the
+metric's chart drawn; the comparison table holding the 100th run with its first
+visualization drawn. "warm" is the median of 5 visits in one browser context after a first
+visit (a returning user), "first visit" the median of 3 visits in fresh contexts (nothing
+cached). `points_drawn` is how many points the chart has on screen.
+
+{markdown_table(rows)}
+
+Suite wall time: {f"{wall / 60:.1f} min" if wall else "—"}.
+
+### Raw figures
+
+{chr(10).join(detail_lines(results, names))}
+"""
+
+
 def embedded_section(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
                      meta: dict[str, Any]) -> str:
     names = [n for n in EMBEDDED_NAMES if n in results]
@@ -709,7 +760,8 @@ def write_docs(rows: Sequence[Row], results: dict[str, dict[str, Figures]],
                 "server": (SERVER_NAMES, server_section),
                 "registry": (REGISTRY_NAMES, registry_section),
                 "models": (MODELS_NAMES, models_section),
-                "projects": (PROJECTS_NAMES, projects_section)}
+                "projects": (PROJECTS_NAMES, projects_section),
+                "ui": (UI_NAMES, ui_section)}
     previous, previous_date = _previous_sections()
     sections, kept = [], []
     for suite, (names, build) in builders.items():
@@ -767,7 +819,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", choices=tuple(SUITES), default="all",
-                    help="the embedded, server, models or projects workloads, or all of them")
+                    help="the embedded, server, registry, models, projects or ui workloads, "
+                         "or all of them")
     ap.add_argument("--quick", action="store_true", help="scaled-down smoke run")
     ap.add_argument("--only", help=f"comma-separated workloads (of {', '.join(WORKLOAD_NAMES)})")
     ap.add_argument("--lib", choices=("both", *LIBS), default="both",
@@ -858,6 +911,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             [project_spec(lib, pythons[lib]) for lib in libs],
             {n: {lib: scales[n].of(lib) for lib in libs} for n in on_projects}, log=log))
         suite_s["projects"] = time.perf_counter() - t_suite
+
+    on_ui = [n for n in args.names if n in UI_NAMES]
+    t_suite = time.perf_counter()
+    if on_ui:
+        log(f"ui suite: {', '.join(on_ui)} ...")
+        results.update(ui.run_suite(
+            [server_spec(lib, pythons[lib]) for lib in libs],
+            {n: {lib: scales[n].of(lib) for lib in libs} for n in on_ui}, on_ui))
+        suite_s["ui"] = time.perf_counter() - t_suite
 
     versions = {lib: fig.get("version") for per in results.values()
                 for lib, fig in per.items() if "version" in fig}

@@ -68,6 +68,7 @@ window.mltrailCharts = (function () {
   function draw(target, series, options, onZoom) {
     if (target._plot) { target._plot.destroy(); target._plot = null; }
     target.replaceChildren();
+    delete target.dataset.drawn;
     const tables = series.map((s) => table(s.points, options));
     if (!tables.some((t) => t[0].length)) {
       const empty = document.createElement("p");
@@ -95,6 +96,8 @@ window.mltrailCharts = (function () {
       ],
       cursor: { drag: { x: true, y: false, setScale: false } },
       hooks: {
+        // Says on the element how many points are on screen (tests and bench/ui.py wait on it).
+        draw: [(u) => { target.dataset.drawn = String(u.data[0].length); }],
         setSelect: [(u) => {
           if (u.select.width < 2) return;
           const lo = u.posToVal(u.select.left, "x");
