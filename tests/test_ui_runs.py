@@ -350,3 +350,48 @@ def test_live_fragment_polls_only_while_running(seeded: Seeded) -> None:
     assert 'hx-trigger="every 5s"' in fragment
     seeded.client.set_terminated(run_id, "FINISHED")
     assert "hx-trigger" not in httpx.get(f"{seeded.url}/runs/{run_id}/live").text
+
+
+def _png(width: int, height: int) -> bytes:
+    """A small red PNG, written out by hand (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+EVIL_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">
+<script>try { parent.document.title = "pwned"; } catch (e) {}</script>
+<rect width="40" height="20" fill="green"/></svg>"""
+
+
+def test_image_yaml_and_svg_previews(seeded: Seeded, page: Any, tmp_path: Path) -> None:
+    run_id = seeded.new_run("previews")
+    image = tmp_path / "confusion.png"
+    image.write_bytes(_png(6, 4))
+    seeded.client.log_artifact(run_id, str(image), "plots")
+    seeded.client.log_text(run_id, "model:\n  depth: 3\n  kind: tree\n", "params.yaml")
+    seeded.client.log_text(run_id, EVIL_SVG, "diagram.svg")
+    page.goto(f"{seeded.url}/runs/{run_id}")
+    title = page.title()
+    listing = page.get_by_test_id("artifact-list")
+    listing.get_by_role("button", name="params.yaml").click()
+    expect(page.get_by_test_id("text-preview")).to_contain_text("depth: 3")
+    listing.get_by_role("button", name="diagram.svg").click()
+    frame = page.locator("iframe.preview-frame")
+    expect(frame).to_have_attribute("sandbox", "")
+    expect(page.frame_locator("iframe.preview-frame").locator("rect")).to_be_attached()
+    assert page.title() == title  # the SVG's script could not reach this page
+    listing.get_by_role("button", name="plots/").click()
+    page.get_by_test_id("artifact-list").get_by_role("button", name="confusion.png").click()
+    shown = page.locator("#artifact-preview img.preview-image")
+    expect(shown).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 6",
+                           arg=shown.element_handle())
