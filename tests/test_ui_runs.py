@@ -301,10 +301,15 @@ def test_compare_three_runs(seeded: Seeded, page: Any) -> None:
     expect(acc.locator("canvas")).to_have_count(1)
     # The scatter of one field against another.
     scatter = page.locator("#scatter")
-    expect(scatter.locator("canvas")).to_have_count(1)
+    expect(scatter.locator("circle.dot")).to_have_count(3)
     page.get_by_label("X", exact=True).select_option("param: lr")
     page.get_by_label("Y", exact=True).select_option("metric: loss")
-    expect(scatter.locator(".u-legend")).to_contain_text("metric: loss")
+    expect(scatter.locator("svg")).to_have_attribute(
+        "aria-label", "Scatter of metric: loss against param: lr, 3 runs")
+    expect(scatter.locator("circle.dot title").first).to_contain_text("param: lr")
+    # Runs sharing an x (every run has 2 layers) are all drawn.
+    page.get_by_label("X", exact=True).select_option("param: layers")
+    expect(scatter.locator("circle.dot")).to_have_count(3)
     # Parallel coordinates: an axis per varying field, a line per run.
     expect(page.locator("#parallel path.pc-line")).to_have_count(3)
     expect(page.locator("#parallel text.pc-label", has_text="param: lr")).to_have_count(1)

@@ -237,32 +237,78 @@ window.mltrailCharts = (function () {
     sync();
   }
 
-  // A scatter of one field against another: `points` is [{label, x, y}] with numbers.
+  // A scatter of one field against another: `points` is [{label, x, y}] with numbers. Drawn
+  // as SVG, a circle per run (runs may share an x, which uPlot's aligned series cannot show),
+  // each with a tooltip naming the run and its two values.
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  function svgNode(tag, attrs, text) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function ticks(lo, hi, count) {
+    if (lo === hi) return [lo];
+    const raw = (hi - lo) / count;
+    const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || raw;
+    const out = [];
+    for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
+      out.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+    }
+    return out;
+  }
+
+  const tickText = (v) => (Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3))
+    ? v.toExponential(1) : String(Number(v.toPrecision(6)));
+
   function scatter(target, points, xName, yName) {
-    if (target._plot) { target._plot.destroy(); target._plot = null; }
     target.replaceChildren();
-    const usable = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y))
-      .sort((a, b) => a.x - b.x);
+    const usable = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
     if (!usable.length) {
       const empty = document.createElement("p");
       empty.className = "empty";
-      empty.textContent = "No run has both values.";
+      empty.textContent = "No run has both values as numbers.";
       target.append(empty);
       return;
     }
-    const width = Math.max(240, target.clientWidth || 480);
-    target._plot = new uPlot({
-      width,
-      height: 300,
-      scales: { x: { time: false } },
-      axes: [{ label: xName }, { label: yName }],
-      series: [
-        { label: xName },
-        { label: yName, stroke: color(0), paths: () => null,
-          points: { show: true, size: 9, fill: color(0) } },
-      ],
-      cursor: { drag: { x: true, y: true } },
-    }, [usable.map((p) => p.x), usable.map((p) => p.y)], target);
+    const width = Math.max(280, target.clientWidth - 24 || 480);
+    const height = 300;
+    const pad = { left: 64, right: 16, top: 12, bottom: 48 };
+    const range = (values) => {
+      let lo = Math.min(...values);
+      let hi = Math.max(...values);
+      if (lo === hi) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
+      const margin = (hi - lo) * 0.05;
+      return [lo - margin, hi + margin];
+    };
+    const [x0, x1] = range(usable.map((p) => p.x));
+    const [y0, y1] = range(usable.map((p) => p.y));
+    const px = (x) => pad.left + (x - x0) / (x1 - x0) * (width - pad.left - pad.right);
+    const py = (y) => height - pad.bottom - (y - y0) / (y1 - y0) * (height - pad.top - pad.bottom);
+    const svg = svgNode("svg", { class: "scatter-plot", width, height,
+      viewBox: `0 0 ${width} ${height}`, role: "img",
+      "aria-label": `Scatter of ${yName} against ${xName}, ${usable.length} runs` });
+    for (const t of ticks(x0, x1, 6)) {
+      svg.append(svgNode("line", { class: "grid", x1: px(t), x2: px(t), y1: pad.top, y2: height - pad.bottom }));
+      svg.append(svgNode("text", { class: "tick", x: px(t), y: height - pad.bottom + 16, "text-anchor": "middle" }, tickText(t)));
+    }
+    for (const t of ticks(y0, y1, 5)) {
+      svg.append(svgNode("line", { class: "grid", x1: pad.left, x2: width - pad.right, y1: py(t), y2: py(t) }));
+      svg.append(svgNode("text", { class: "tick", x: pad.left - 6, y: py(t) + 4, "text-anchor": "end" }, tickText(t)));
+    }
+    svg.append(svgNode("text", { class: "axis-label", x: (pad.left + width - pad.right) / 2, y: height - 8, "text-anchor": "middle" }, xName));
+    svg.append(svgNode("text", { class: "axis-label", x: 14, y: (pad.top + height - pad.bottom) / 2, "text-anchor": "middle",
+      transform: `rotate(-90 14 ${(pad.top + height - pad.bottom) / 2})` }, yName));
+    usable.forEach((p) => {
+      const dot = svgNode("circle", { class: "dot", cx: px(p.x), cy: py(p.y), r: 5, fill: color(p.index ?? 0) });
+      dot.append(svgNode("title", {}, `${p.label}\n${xName}: ${p.x}\n${yName}: ${p.y}`));
+      svg.append(dot);
+    });
+    target.append(svg);
+    target.dataset.points = String(usable.length);
   }
 
   return { fetchHistory, runCharts, compareCharts, scatter, color };
