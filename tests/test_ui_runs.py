@@ -400,3 +400,18 @@ def test_image_yaml_and_svg_previews(seeded: Seeded, page: Any, tmp_path: Path) 
     expect(shown).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth === 6",
                            arg=shown.element_handle())
+
+
+def test_hostile_artifact_names_show_as_text(seeded: Seeded, page: Any, tmp_path: Path) -> None:
+    dialogs = _no_dialogs(page)
+    run_id = seeded.new_run("hostile-files")
+    hostile = tmp_path / '"><img src=x onerror=alert(1)>.txt'
+    hostile.write_text("still text\n")
+    seeded.client.log_artifact(run_id, str(hostile))
+    page.goto(f"{seeded.url}/runs/{run_id}")
+    button = page.get_by_test_id("artifact-list").get_by_role("button", name=hostile.name)
+    expect(button).to_be_visible()
+    button.click()
+    expect(page.get_by_test_id("text-preview")).to_contain_text("still text")
+    assert page.locator("img[src=x]").count() == 0
+    assert dialogs == []
