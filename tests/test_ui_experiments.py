@@ -182,7 +182,7 @@ def test_pick_a_metric_column_then_sort_by_it(site: Seeded, page: Page) -> None:
     page.goto(site.experiment("wine") + "?cols=")  # no columns, not the defaults
     expect(page.locator("thead th")).to_have_count(8)  # the selection box and the built-ins
     page.get_by_text("Columns", exact=True).click()
-    page.get_by_label("rmse", exact=True).check()
+    page.get_by_label("rmse", exact=True).click()  # the page reloads with the column
     expect(page).to_have_url(re.compile(r"cols=metrics\.rmse"))
     row = page.locator(f"tr[data-run-id='{site.ids['r1']}']")
     expect(row.locator("td").last).to_have_text("0.25")
@@ -394,6 +394,28 @@ def test_default_columns_are_the_first_pages_metrics_and_params(site: Seeded) ->
     assert "cols" not in fragment.headers["HX-Push-Url"]
 
 
+def test_the_table_reads_only_its_columns_and_the_picker_the_rest(site: Seeded,
+                                                                    page: Page) -> None:
+    """The wide run has 10 params: the table shows (and reads) the first 8; the values of
+    p08 and p09 ("8" and "9" in a cell of their own) reach the page only if asked for."""
+    html = httpx.get(site.experiment("wide")).text
+    assert "<td>7</td>" in html and "<td>8</td>" not in html and "<td>9</td>" not in html
+    assert "p09" not in html  # the picker's keys are not in the page: it fetches them
+    picker = httpx.get(site.experiment("wide") + "/columns")
+    assert picker.status_code == 200
+    assert 'value="params.p09"' in picker.text and 'value="metrics.m09@max"' in picker.text
+    assert httpx.get(site.url + "/experiments/999999/columns").status_code == 404
+    bad = httpx.get(site.experiment("wide") + "/columns", params={"filter": "params.p01 ="})
+    assert bad.status_code == 400
+    page.goto(site.experiment("wide"))
+    page.locator("summary", has_text="Columns").click()
+    expect(page.get_by_label("p09", exact=True)).not_to_be_checked()
+    expect(page.get_by_label("p07", exact=True)).to_be_checked()  # a default column
+    page.get_by_label("p09", exact=True).click()
+    expect(page).to_have_url(re.compile(r"cols=.*params\.p09"))
+    expect(page.get_by_role("columnheader", name="params.p09")).to_be_visible()
+
+
 def test_links_keep_the_column_choice(site: Seeded) -> None:
     big = site.experiment("big")
     default = httpx.get(big).text
@@ -438,12 +460,12 @@ def test_pick_rmse_min_in_the_picker_then_sort_keeps_it(site: Seeded, page: Page
     expect(dip.locator("td").last).to_have_text("2")  # rmse (latest) is a default column
     page.locator("summary", has_text="Columns").click()
     expect(page.get_by_label("rmse", exact=True)).to_be_checked()
-    page.get_by_label("rmse (min)").check()
+    page.get_by_label("rmse (min)").click()  # the page reloads with the column
     expect(page).to_have_url(re.compile(r"cols=metrics\.rmse%2Cmetrics\.rmse%40min"))
     expect(page.get_by_role("columnheader", name="metrics.rmse (min)")).to_be_visible()
     expect(dip.locator("td").last).to_have_text("1")
     page.locator("summary", has_text="Columns").click()
-    page.get_by_label("rmse (max)").check()
+    page.get_by_label("rmse (max)").click()
     expect(page.get_by_role("columnheader", name="metrics.rmse (max)")).to_be_visible()
     expect(dip.locator("td").nth(-3)).to_have_text("2")
     expect(dip.locator("td").nth(-2)).to_have_text("1")

@@ -7,6 +7,7 @@ Stores implement a few primitives and derive the rest: ``log_metric``, ``log_par
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,16 @@ class WouldWait(Exception):
     """Raised inside ``TrackingStore.without_waiting`` by a write that would have to wait
     for another writer, before it changes anything. A signal for the caller, never shown to
     a user: the caller runs the work again where waiting is harmless."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunColumns:
+    """The keys of each kind to read of a run (``None``: every key of that kind). A page read
+    with columns also leaves out the runs' inputs and outputs (datasets, logged models)."""
+
+    params: Sequence[str] | None = None
+    metrics: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
 
 
 class TrackingStore(abc.ABC):
@@ -218,13 +229,45 @@ class TrackingStore(abc.ABC):
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        columns: RunColumns | None = None,
     ) -> PagedList[dict[str, Any]]:
         """The same page as ``search_runs``, each run in its REST shape (``Run.to_dict()``):
-        the server answers with these, which a store can build without entities."""
+        the server answers with these, which a store can build without entities. With
+        ``columns``, each run's data holds only those keys (the UI's runs table asks for the
+        columns on screen: runs may carry thousands of keys); this default reads whole runs
+        and picks the keys out, a store that can read only those should."""
         page = self.search_runs(
             experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
         )
-        return PagedList([run.to_dict() for run in page], page.token)
+        dicts = [run.to_dict() for run in page]
+        if columns is not None:
+            for run in dicts:
+                data = run.get("data", {})
+                for kind, keys in (("params", columns.params), ("metrics", columns.metrics),
+                                   ("tags", columns.tags)):
+                    if keys is not None and kind in data:
+                        kept = set(keys)
+                        data[kind] = [item for item in data[kind] if item["key"] in kept]
+                        if not data[kind]:
+                            del data[kind]  # as in to_dict: an empty list is left out
+                for kind in ("inputs", "outputs"):
+                    run.pop(kind, None)
+        return PagedList(dicts, page.token)
+
+    def run_keys(self, run_ids: Sequence[str], limit: int | None = None) -> dict[str, list[str]]:
+        """The distinct keys of ``params``, ``metrics`` and ``tags`` over ``run_ids`` (runs
+        not found are skipped), each list sorted; with ``limit``, the first ``limit`` of
+        each. This default reads each run whole."""
+        found: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
+        for run_id in dict.fromkeys(run_ids):
+            try:
+                data = self.get_run(run_id).data
+            except NotFound:
+                continue
+            found["params"].update(data.params)
+            found["metrics"].update(data.metrics)
+            found["tags"].update(data.tags)
+        return {kind: sorted(keys)[:limit] for kind, keys in found.items()}
 
     def run_summaries(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
         """Each experiment's count of active runs and its newest run's start time, for the

@@ -2,14 +2,16 @@
 
 The list is one ``search_experiments`` and one grouped count of runs (``run_summaries``). The
 runs table is fast at 10,000 runs because it never asks for more than a page: one
-``search_run_dicts`` of ``PAGE_SIZE`` runs per request, rendered with only the columns the user
-chose (``?cols=params.alpha,metrics.rmse,metrics.rmse@min``); a URL without ``cols`` shows the
-metrics and params seen on the first page (up to 8 of each), ``cols=`` none. A metric's
+``search_run_dicts`` of ``PAGE_SIZE`` runs per request that reads only the columns on screen
+(``RunColumns``: runs with thousands of keys cost what narrow ones do), those the user chose
+(``?cols=params.alpha,metrics.rmse,metrics.rmse@min``); a URL without ``cols`` shows the first
+metrics and params of the first page's runs (up to 8 of each, ``run_keys``), ``cols=`` none. A metric's
 ``@min`` and ``@max`` over its whole history cost one more query, for the page's runs and those
 keys only (``TrackingStore.metric_extremes``). The rest of the view lives in the URL too
 (filter, ``order``, ``view``), so a view is a link. "Load more" appends the next page through
-htmx with the page token; nothing counts all runs. The column picker offers the keys seen on
-the first page: a store-wide key scan would cost what paging avoids.
+htmx with the page token; nothing counts all runs. The column picker fetches its choices when
+first opened (``/experiments/<id>/columns``): every key of the first page's runs; a store-wide
+key scan would cost what paging avoids.
 
 ``/experiments/<id>/runs`` is the table as a fragment, for htmx: a filter change, the next page
 and the live refresh while runs are RUNNING. A filter that does not parse answers 400 with the
@@ -23,7 +25,7 @@ import math
 import posixpath
 import time
 from datetime import datetime, timezone
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -33,7 +35,7 @@ from starlette.responses import HTMLResponse
 from mltrail.entities import Experiment, LifecycleStage, ViewType
 from mltrail.errors import InvalidArgument, NotFound
 from mltrail.server.ui.pages import TEMPLATES, render, url
-from mltrail.storage.tracking import TrackingStore
+from mltrail.storage.tracking import RunColumns, TrackingStore
 
 router = APIRouter()
 
@@ -51,6 +53,7 @@ EXPERIMENTS_SHOWN = 1000
 PARENT_TAG = "mlflow.parentRunId"
 SOURCE_TAG = "mlflow.source.name"
 COMMIT_TAG = "mlflow.source.git.commit"
+SYSTEM_TAGS = (PARENT_TAG, SOURCE_TAG, COMMIT_TAG)  # read for the built-in columns
 VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
 KINDS = {"params": "param", "metrics": "metric", "tags": "tag"}
 
@@ -376,17 +379,6 @@ class View:
         return self.query(order=f"{identifier} DESC"), "none"
 
 
-def _key_lists(runs: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
-    keys: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
-    for run in runs:
-        data = run.get("data", {})
-        for entity in keys:
-            for item in data.get(entity, ()):
-                if entity != "tags" or not item["key"].startswith("mlflow."):
-                    keys[entity].add(item["key"])
-    return {entity: sorted(found) for entity, found in keys.items()}
-
-
 def _experiment(request: Request, experiment_id: str) -> Experiment | None:
     try:
         return _store(request).get_experiment(experiment_id)
@@ -416,8 +408,18 @@ def _read_view(
 TableView = Annotated[View, Depends(_read_view)]
 
 
+def _projection(view: View) -> RunColumns:
+    """What the table reads of each run: the chosen columns' keys and the tags behind the
+    built-in columns, never a run's other keys (runs may carry thousands)."""
+    keys: dict[str, list[str]] = {"params": [], "metrics": [], "tags": list(SYSTEM_TAGS)}
+    for column in view.cols:
+        keys[column.entity].append(column.key)
+    return RunColumns(**{kind: list(dict.fromkeys(found)) for kind, found in keys.items()})
+
+
 def _search(
-    request: Request, experiment_id: str, view: View, page_token: str | None, size: int
+    request: Request, experiment_id: str, view: View, page_token: str | None, size: int,
+    columns: RunColumns,
 ) -> tuple[list[dict[str, Any]], str | None]:
     page = _store(request).search_run_dicts(
         [experiment_id],
@@ -426,8 +428,28 @@ def _search(
         max_results=size,
         order_by=[view.order] if view.order else None,
         page_token=page_token or None,
+        columns=columns,
     )
     return list(page), page.token
+
+
+def _table_page(
+    request: Request, experiment_id: str, view: View, page_token: str | None, size: int
+) -> tuple[list[dict[str, Any]], str | None, View]:
+    """A page of the table, and the view with its columns resolved. A first page without
+    chosen columns shows the first metrics and params of its runs: those keys are found
+    first (``run_keys``, a few index entries per run), then the page is read with them."""
+    if not view.resolved:
+        bare = RunColumns(params=[], metrics=[], tags=list(SYSTEM_TAGS))
+        runs, token = _search(request, experiment_id, view, page_token, size, bare)
+        keys = _store(request).run_keys(
+            [run["info"]["run_id"] for run in runs], DEFAULT_COLUMNS_PER_KIND
+        )
+        view = view.with_defaults(keys)
+        if not view.cols:
+            return runs, token, view
+    runs, token = _search(request, experiment_id, view, page_token, size, _projection(view))
+    return runs, token, view
 
 
 def _table_values(
@@ -452,6 +474,7 @@ def _table_values(
         "builtins": BUILTIN_COLUMNS,
         "page_url": base,
         "fragment_url": f"{base}/runs",
+        "columns_url": f"{base}/columns",
     }
 
 
@@ -467,14 +490,9 @@ def runs_page(request: Request, experiment_id: str, v: TableView) -> HTMLRespons
     runs: list[dict[str, Any]] = []
     token = None
     try:
-        runs, token = _search(request, experiment.experiment_id, v, None, PAGE_SIZE)
+        runs, token, v = _table_page(request, experiment.experiment_id, v, None, PAGE_SIZE)
     except InvalidArgument as exc:
         error = exc.message
-    keys = _key_lists(runs)
-    v = v.with_defaults(keys)
-    for column in v.cols:  # a shared link's columns stay offered even where this page lacks them
-        if column.key not in keys[column.entity]:
-            keys[column.entity] = sorted([*keys[column.entity], column.key])
     return render(
         request,
         "runs.html",
@@ -482,9 +500,37 @@ def runs_page(request: Request, experiment_id: str, v: TableView) -> HTMLRespons
         section="experiments",
         status_code=400 if error else 200,
         error=error,
-        keys=keys,
-        chosen={c.name for c in v.cols},
         **_table_values(request, experiment, v, runs, token),
+    )
+
+
+@router.get("/experiments/{experiment_id}/columns", response_class=HTMLResponse)
+def column_picker(request: Request, experiment_id: str, v: TableView) -> HTMLResponse:
+    """The column picker's choices, fetched when it is first opened: every key of the runs
+    on the table's first page (a page of wide runs holds thousands, which the table itself
+    never reads)."""
+    experiment = _experiment(request, experiment_id)
+    if experiment is None:
+        return render(
+            request, "_runs_message.html", title="Not found", status_code=404,
+            message=f"No experiment with id {experiment_id}.",
+        )
+    bare = RunColumns(params=[], metrics=[], tags=[])
+    try:
+        runs, _ = _search(request, experiment.experiment_id, v, None, PAGE_SIZE, bare)
+    except InvalidArgument as exc:
+        return render(
+            request, "_runs_message.html", title="Bad request", status_code=400,
+            message=exc.message,
+        )
+    keys = _store(request).run_keys([run["info"]["run_id"] for run in runs])
+    keys["tags"] = [key for key in keys["tags"] if not key.startswith("mlflow.")]
+    for column in v.cols:  # a shared link's columns stay offered even where this page lacks them
+        if column.key not in keys[column.entity]:
+            keys[column.entity] = sorted([*keys[column.entity], column.key])
+    return render(
+        request, "_col_picker.html", title=experiment.name, v=v, keys=keys,
+        chosen={c.name for c in v.cols}, runs_read=len(runs),
     )
 
 
@@ -508,13 +554,13 @@ def runs_fragment(
         )
     size = PAGE_SIZE if page_token else min(max(n, PAGE_SIZE), MAX_REFRESH_ROWS)
     try:
-        runs, token = _search(request, experiment.experiment_id, v, page_token, size)
+        # A new first page (a filter changed) without chosen columns gets its own defaults.
+        runs, token, v = _table_page(request, experiment.experiment_id, v, page_token, size)
     except InvalidArgument as exc:
         return render(
             request, "_runs_message.html", title="Bad request", status_code=400,
             message=exc.message,
         )
-    v = v.with_defaults(_key_lists(runs))  # a new first page (a filter changed): its defaults
     values = _table_values(request, experiment, v, runs, token, loaded_before=max(loaded, 0))
     response = render(
         request, "_runs_table.html", title=experiment.name, append=bool(page_token), **values

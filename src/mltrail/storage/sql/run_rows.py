@@ -27,6 +27,7 @@ from mltrail.entities import (
 from mltrail.errors import InvalidArgument
 from mltrail.storage.sql import schema
 from mltrail.storage.sql.engine import driver_cursor
+from mltrail.storage.tracking import RunColumns
 
 _R = schema.runs
 # In RunInfo's field order, so that a row is RunInfo's arguments (experiment_id aside).
@@ -106,14 +107,22 @@ class _Reader:
         else:
             self.chunks = [run_ids[i : i + _CHUNK] for i in range(0, len(run_ids), _CHUNK)]
 
-    def rows(self, select: str, column: str, tail: str = "") -> Iterable[Any]:
-        """Rows of ``{select} WHERE {column} <in the ids> {tail}``, chunk after chunk."""
+    def rows(
+        self, select: str, column: str, tail: str = "", keys: Sequence[str] | None = None
+    ) -> Iterable[Any]:
+        """Rows of ``{select} WHERE {column} <in the ids> {tail}``, chunk after chunk; with
+        ``keys``, only rows whose ``key`` is one of them."""
         for chunk in self.chunks:
             if self.array:
-                self.cursor.execute(f"{select} WHERE {column} = ANY({self.mark}) {tail}", (chunk,))
+                where, args = f"{column} = ANY({self.mark})", [chunk]
+                if keys is not None:
+                    where, args = f"{where} AND key = ANY({self.mark})", [chunk, list(keys)]
             else:
-                marks = ", ".join([self.mark] * len(chunk))
-                self.cursor.execute(f"{select} WHERE {column} IN ({marks}) {tail}", chunk)
+                where, args = f"{column} IN ({', '.join([self.mark] * len(chunk))})", [*chunk]
+                if keys is not None:
+                    where += f" AND key IN ({', '.join([self.mark] * len(keys))})"
+                    args += keys
+            self.cursor.execute(f"{select} WHERE {where} {tail}", args)
             yield from self.cursor.fetchall()
 
 
@@ -128,9 +137,18 @@ def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
     return out
 
 
-def fetch(conn: Connection, run_ids: Sequence[str], infos: Sequence[Info] | None = None) -> RunRows:
-    """Every row of ``run_ids``; ``infos``, when the caller has read them already, are kept
-    (and their runs are those read)."""
+_MAX_PROJECTED_KEYS = 500  # more keys than this are read whole and picked out here
+
+
+def fetch(
+    conn: Connection,
+    run_ids: Sequence[str],
+    infos: Sequence[Info] | None = None,
+    projection: RunColumns | None = None,
+) -> RunRows:
+    """Every row of ``run_ids`` (with ``projection``, only the rows of its keys, and no
+    datasets or logged-model links); ``infos``,
+    when the caller has read them already, are kept (and their runs are those read)."""
     if not run_ids:
         return RunRows([], {}, {}, {}, {}, {}, {})
     with driver_cursor(conn) as cursor:
@@ -140,23 +158,26 @@ def fetch(conn: Connection, run_ids: Sequence[str], infos: Sequence[Info] | None
                 row[0]: row for row in reader.rows(f"SELECT {_INFO_SQL} FROM runs", "run_uuid")
             }
             infos = [found[r] for r in run_ids if r in found]
-        metrics = _grouped(
-            reader.rows(
-                "SELECT run_uuid, key, value, is_nan, timestamp, step FROM metric_series",
-                "run_uuid",
-                "ORDER BY run_uuid, key",  # the unique index's order: no sort
-            )
+        wanted = projection or RunColumns()
+
+        def items(select: str, keys: Sequence[str] | None) -> dict[str, list[Any]]:
+            if keys is not None and not keys:
+                return {}
+            # The unique index's (or primary key's) order: no sort.
+            tail = "ORDER BY run_uuid, key"
+            if keys is None or len(keys) <= _MAX_PROJECTED_KEYS:
+                return _grouped(reader.rows(select, "run_uuid", tail, keys))
+            kept = set(keys)
+            return _grouped(row for row in reader.rows(select, "run_uuid", tail) if row[1] in kept)
+
+        metrics = items(
+            "SELECT run_uuid, key, value, is_nan, timestamp, step FROM metric_series",
+            wanted.metrics,
         )
-        params, tags = (
-            _grouped(
-                reader.rows(
-                    f"SELECT run_uuid, key, value FROM {table}",
-                    "run_uuid",
-                    "ORDER BY run_uuid, key",  # the primary key's order: no sort
-                )
-            )
-            for table in ("params", "tags")
-        )
+        params = items("SELECT run_uuid, key, value FROM params", wanted.params)
+        tags = items("SELECT run_uuid, key, value FROM tags", wanted.tags)
+        if projection is not None:
+            return RunRows(list(infos), metrics, params, tags, {}, {}, {})
         # Most stores never log datasets or models: one probe spares three lookups then.
         cursor.execute(_LINKS_USED)
         inputs_used, model_inputs_used, model_outputs_used = cursor.fetchone()
@@ -269,4 +290,36 @@ def to_dicts(rows: RunRows) -> list[dict[str, Any]]:
         if model_outputs:
             outputs["model_outputs"] = [m.to_dict() for m in model_outputs]
         out.append({"info": info, "data": data, "inputs": inputs, "outputs": outputs})
+    return out
+
+
+_KEY_TABLES = {"params": "params", "metrics": "metric_series", "tags": "tags"}
+
+
+def keys_of(
+    conn: Connection, run_ids: Sequence[str], limit: int | None = None
+) -> dict[str, list[str]]:
+    """The distinct keys of each kind (params, metrics, tags) over ``run_ids``, sorted; with
+    ``limit``, the first ``limit`` of each kind. Those are among each run's own first
+    ``limit``, so only that many index entries per run are read, however wide the runs."""
+    out: dict[str, list[str]] = {kind: [] for kind in _KEY_TABLES}
+    if not run_ids:
+        return out
+    with driver_cursor(conn) as cursor:
+        reader = _Reader(conn, cursor, run_ids)
+        for kind, table in _KEY_TABLES.items():
+            found: set[str] = set()
+            if limit is None:
+                found.update(row[0] for row in reader.rows(f"SELECT DISTINCT key FROM {table}",
+                                                           "run_uuid"))
+            else:
+                for chunk in reader.chunks:
+                    firsts = " UNION ALL ".join(
+                        f"SELECT key FROM (SELECT key FROM {table} WHERE run_uuid = {reader.mark}"
+                        f" ORDER BY key LIMIT {int(limit)}) AS k{i}"
+                        for i in range(len(chunk))
+                    )
+                    cursor.execute(firsts, list(chunk))
+                    found.update(row[0] for row in cursor.fetchall())
+            out[kind] = sorted(found)[:limit]
     return out

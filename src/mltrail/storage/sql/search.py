@@ -20,6 +20,7 @@ from mltrail.entities.search import (
 )
 from mltrail.storage.sql import run_rows, runs, schema
 from mltrail.storage.sql.predicates import string_predicate
+from mltrail.storage.tracking import RunColumns
 
 _R = schema.runs
 _ATTRIBUTE_COLUMNS = {
@@ -142,8 +143,10 @@ def _page(
     max_results: int,
     order_by: Sequence[str] | None,
     page_token: str | None,
+    projection: RunColumns | None = None,
 ) -> tuple[run_rows.RunRows, str | None]:
-    """One page of the search's runs, as rows, and the next page's token."""
+    """One page of the search's runs, as rows (with ``projection``, only its keys), and the
+    next page's token."""
     clauses = parse_run_filter(filter_string)
     orders = parse_run_order_by(order_by)
     offset = decode_page_token(page_token)
@@ -163,7 +166,7 @@ def _page(
     if len(infos) > max_results:
         infos = infos[:max_results]
         token = encode_page_token(offset + max_results)
-    return run_rows.fetch(conn, [info[0] for info in infos], infos), token
+    return run_rows.fetch(conn, [info[0] for info in infos], infos, projection), token
 
 
 def search(
@@ -190,11 +193,13 @@ def search_dicts(
     max_results: int,
     order_by: Sequence[str] | None,
     page_token: str | None,
+    projection: RunColumns | None = None,
 ) -> PagedList[dict[str, Any]]:
     """``search``'s page in the REST shape (each run's ``to_dict()``), without entities."""
     with run_rows.gc_paused():
         rows, token = _page(
-            conn, experiment_ids, filter_string, view_type, max_results, order_by, page_token
+            conn, experiment_ids, filter_string, view_type, max_results, order_by, page_token,
+            projection,
         )
         dicts = run_rows.to_dicts(rows)
         del rows  # freed before the collector resumes, so that it never walks them

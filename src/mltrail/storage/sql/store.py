@@ -39,7 +39,7 @@ from mltrail.entities import (
 )
 from mltrail.entities.validation import validate_max_results
 from mltrail.errors import InvalidArgument, TemporarilyUnavailable
-from mltrail.storage.sql import experiments, logged_models, runs, schema, search, writes
+from mltrail.storage.sql import experiments, logged_models, run_rows, runs, schema, search, writes
 from mltrail.storage.sql.engine import (
     WRITE,
     WalCheckpoints,
@@ -47,7 +47,7 @@ from mltrail.storage.sql.engine import (
     no_wait,
     translated_errors,
 )
-from mltrail.storage.tracking import TrackingStore, WouldWait
+from mltrail.storage.tracking import RunColumns, TrackingStore, WouldWait
 
 if TYPE_CHECKING:
     from mltrail.storage.sql.registry import SqlRegistryStore
@@ -294,14 +294,19 @@ class SqlTrackingStore(TrackingStore):
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        columns: RunColumns | None = None,
     ) -> PagedList[dict[str, Any]]:
         limit = validate_max_results(max_results)
         view = ViewType.coerce(run_view_type)
         ids = [str(i) for i in experiment_ids]
         with self._read() as conn:
             return search.search_dicts(
-                conn, ids, filter_string, view, limit, order_by, page_token
+                conn, ids, filter_string, view, limit, order_by, page_token, columns
             )
+
+    def run_keys(self, run_ids: Sequence[str], limit: int | None = None) -> dict[str, list[str]]:
+        with self._read() as conn:
+            return run_rows.keys_of(conn, list(dict.fromkeys(run_ids)), limit)
 
     def run_summaries(self, experiment_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
         ids = [int(i) for i in experiment_ids if str(i).isdigit()]
