@@ -11,7 +11,9 @@ point logged twice (the same step, timestamp and value) kept once, as MLflow doe
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
@@ -183,8 +185,8 @@ def value_range(
 
 
 def _strictly_increasing(steps: list[int]) -> bool:
-    # Both checks run in C: sorting a sorted list is one pass, and a set finds repeats.
-    return steps == sorted(steps) and len(set(steps)) == len(steps)
+    # One pass in C over neighbouring pairs (a set of a million steps costs twice as much).
+    return all(map(operator.lt, steps, itertools.islice(steps, 1, None)))
 
 
 def _nan_as_zero(point: Point) -> tuple[int, int, float]:
