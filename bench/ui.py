@@ -271,6 +271,7 @@ def measure(browser: Any, url: str, wait: Callable[[Any], Any]) -> Figures:
     figures: Figures = {
         "warm_ms": statistics.median(warm) * 1e3, "warm_min_ms": min(warm) * 1e3,
         "cold_ms": statistics.median(cold) * 1e3, "first_visit_ms": first_s * 1e3,
+        "warm_all_ms": [round(t * 1e3) for t in warm],
     }
     if isinstance(out, int):
         figures["points_drawn"] = out
