@@ -133,6 +133,54 @@ def test_predict_fn_picks_the_method_pyfunc_calls(
     np.testing.assert_allclose(mltrail.pyfunc.load_model(str(tmp_path / "m")).predict(x), logreg.predict_proba(x))
 
 
+@pytest.mark.parametrize("predict_fn", ["predict", "predict_proba"])
+def test_a_frame_of_the_feature_columns_predicts_as_the_estimator_does(
+    tmp_path: Path, data: tuple[pd.DataFrame, pd.Series], predict_fn: str
+) -> None:
+    """The pyfunc passes a frame of the model's float feature columns as a matrix (the fast
+    path): the same answers as the estimator's own method, and no warning about feature names
+    (pytest turns warnings into errors here)."""
+    x, y = data
+    for estimator in (LogisticRegression().fit(x, y), RandomForestClassifier(
+            n_estimators=5, random_state=0).fit(x, y)):
+        path = tmp_path / f"{type(estimator).__name__}-{predict_fn}"
+        mltrail.sklearn.save_model(estimator, str(path), pyfunc_predict_fn=predict_fn)
+        model = mltrail.pyfunc.load_model(str(path))
+        expected = getattr(estimator, predict_fn)(x)
+        np.testing.assert_array_equal(model.predict(x), expected)
+        np.testing.assert_array_equal(model.predict(x.head(1)), expected[:1])
+        # Columns in another order, or of another type, take the estimator's own path.
+        with pytest.raises(Exception, match="feature names"):
+            model.predict(x[["b", "a"]])
+        ints = (x * 10).astype("int64")
+        np.testing.assert_array_equal(model.predict(ints), getattr(estimator, predict_fn)(ints))
+
+
+def test_pipelines_and_meta_estimators_always_get_the_frame(
+    data: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    """A pipeline's steps may read columns by name: no matrix twin for it, nor for an
+    estimator that holds estimators, nor for one fitted without feature names."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mltrail.models.flavors.sklearn import _matrix_twin
+
+    x, y = data
+    by_name = Pipeline([
+        ("pick", ColumnTransformer([("a", FunctionTransformer(lambda f: f[["a"]] * 2), ["a"])])),
+        ("fit", LogisticRegression()),
+    ]).fit(x, y)
+    voting = VotingClassifier([("lr", LogisticRegression())]).fit(x, y)
+    assert _matrix_twin(by_name) is None
+    assert _matrix_twin(voting) is None
+    assert _matrix_twin(LogisticRegression().fit(x.to_numpy(), y)) is None
+    twin = _matrix_twin(LogisticRegression().fit(x, y))
+    assert twin is not None and twin[1] == ["a", "b"]
+
+
 def test_loading_something_that_is_not_a_model_says_so(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="No MLmodel file"):
         mltrail.pyfunc.load_model(str(tmp_path))
