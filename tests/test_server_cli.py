@@ -1,0 +1,102 @@
+"""``mltrail server`` as a user starts it: a subprocess from the command line, with several
+workers, stopped by SIGTERM; and a bad store refused before anything starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from mltrail import MltrailClient
+
+START_TIMEOUT_S = 60
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MLTRAIL_", "MLFLOW_"))}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(port),
+             "--workers", "2"],
+            cwd=tmp_path, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+
+        client = MltrailClient(url)
+        experiment = client.create_experiment("two-workers")
+
+        def log_run(i: int) -> str:
+            run_id = client.create_run(experiment, run_name=f"r{i}").info.run_id
+            client.log_param(run_id, "i", str(i), synchronous=True)
+            client.log_metric(run_id, "m", float(i), synchronous=True)
+            client.set_terminated(run_id)
+            return run_id
+
+        with ThreadPoolExecutor(4) as pool:
+            run_ids = list(pool.map(log_run, range(40)))
+        found = client.search_runs([experiment], max_results=100)
+        assert sorted(r.info.run_id for r in found) == sorted(run_ids)
+        assert {r.data.metrics["m"] for r in found} == {float(i) for i in range(40)}
+        assert httpx.get(url + "/").status_code == 200  # the UI, from either worker
+        client.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+    assert code == 0, log.read_text()
+    deadline = time.monotonic() + 10
+    while _group_alive(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(server.pid), "a worker outlived the server"
+    text = log.read_text()
+    assert "2 workers" in text and "Traceback" not in text
+    assert (tmp_path / "mltrail.db").exists()  # ./mltrail.db by default, as the CLI says
+
+
+def test_a_store_that_cannot_be_opened_is_refused_at_once(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(_free_port()),
+         "--workers", "2", "--backend-store-uri", f"sqlite:///{tmp_path}/missing/dir/x.db"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "missing" in done.stderr
