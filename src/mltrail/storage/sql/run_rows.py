@@ -137,7 +137,9 @@ def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
     return out
 
 
-_MAX_PROJECTED_KEYS = 500  # more keys than this are read whole and picked out here
+# More keys than this are read whole and picked out here; with a chunk of ids they stay
+# under 999 bound parameters, the oldest SQLite builds' limit.
+_MAX_PROJECTED_KEYS = 400
 
 
 def fetch(
@@ -147,8 +149,8 @@ def fetch(
     projection: RunColumns | None = None,
 ) -> RunRows:
     """Every row of ``run_ids`` (with ``projection``, only the rows of its keys, and no
-    datasets or logged-model links); ``infos``,
-    when the caller has read them already, are kept (and their runs are those read)."""
+    datasets or logged-model links); ``infos``, when the caller has read them already, are
+    kept (and their runs are those read)."""
     if not run_ids:
         return RunRows([], {}, {}, {}, {}, {}, {})
     with driver_cursor(conn) as cursor:
