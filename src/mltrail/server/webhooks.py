@@ -42,9 +42,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from mltrail.entities.webhook import (
     DeliveryStatus,
@@ -55,6 +53,9 @@ from mltrail.entities.webhook import (
 )
 from mltrail.errors import InvalidArgument, MltrailError
 from mltrail.storage.sql.webhooks import SqlWebhookStore
+
+if TYPE_CHECKING:
+    import httpx  # imported at the first delivery: see WebhookSender._http
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,8 @@ class Attempt:
 def _pinned(url: str, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
     """The request URL with ``address`` for its host, and the Host header and TLS server
     name that keep the original host."""
+    import httpx
+
     parts = urllib.parse.urlsplit(url)
     target = httpx.URL(url).copy_with(host=address)
     extensions: dict[str, Any] = {}
@@ -230,21 +233,38 @@ class WebhookSender:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.allow_private = allow_private
-        # No environment proxies (the checked address must be the peer), no redirects, and
-        # no kept-alive connections: a connection to an address is not reused for another
-        # host name that resolves to it.
-        self._client = httpx.Client(
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-            transport=transport,
-        )
+        self._timeout = timeout
+        self._transport = transport
+        self._client: httpx.Client | None = None  # made at the first delivery (see _http)
+        self._client_lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        """The HTTP client, made when first needed: most servers never deliver a webhook, and
+        importing httpx would add a tenth of a second to every server's start."""
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                # No environment proxies (the checked address must be the peer), no
+                # redirects, and no kept-alive connections: a connection to an address is not
+                # reused for another host name that resolves to it.
+                self._client = httpx.Client(
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                    trust_env=False,
+                    limits=httpx.Limits(max_keepalive_connections=0),
+                    transport=self._transport,
+                )
+            return self._client
 
     def close(self) -> None:
-        self._client.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
 
     def send(self, webhook: Webhook, delivery_id: str, body: str) -> Attempt:
+        import httpx
+
         try:
             addresses = check_webhook_url(webhook.url, self.allow_private)
         except InvalidArgument as exc:
@@ -264,7 +284,7 @@ class WebhookSender:
         last = Attempt(error="no address to connect to", retryable=True)
         for url, host, extensions in targets:
             try:
-                response = self._client.post(
+                response = self._http().post(
                     url, content=content, headers={**headers, **host}, extensions=extensions
                 )
             except httpx.ConnectError as exc:
