@@ -164,10 +164,11 @@ def test_the_images_command_serves_the_model_in_an_environment_built_from_its_re
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env)
     # What the image's RUN does, from the same folder: the same requirements file.
     python = str(venv / "bin" / "python")
-    subprocess.run(
-        [uv, "pip", "install", "-q", "--python", python, "-r", "requirements.txt"],
-        cwd=context, check=True, env=env,
-    )
+    install = [uv, "pip", "install", "-q", "--python", python, "-r", "requirements.txt"]
+    if subprocess.run(install, cwd=context, env=env).returncode != 0:
+        # The pins are what this venv has installed; a version released minutes ago can be
+        # missing from uv's cached copy of the index. Once more, with the index read again.
+        subprocess.run([*install, "--refresh"], cwd=context, check=True, env=env)
 
     dockerfile = (context / "Dockerfile").read_text()
     command = image_command(dockerfile)
