@@ -39,7 +39,7 @@ class RunningServer:
         self.thread.join(timeout=10)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -52,7 +52,7 @@ def start_server(config: ServerConfig) -> RunningServer:
     from mltrail.server.app import create_app
 
     app = create_app(config)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
@@ -78,13 +78,31 @@ class SeededServer:
         return self.server.url
 
 
+def wait_until_up(
+    url: str, process: subprocess.Popen[Any], timeout: float, what: str,
+    output: Callable[[], str],
+) -> None:
+    """Poll ``url`` until it answers 200; fail the test, with ``output()`` (what the process
+    printed), if ``process`` exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        assert process.poll() is None, f"{what} exited:\n{output()}"
+        assert time.monotonic() < deadline, f"{what} did not start in {timeout:g} s:\n{output()}"
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def serving_model(
     model_uri: str, cwd: Path, env: dict[str, str], timeout: float = 90
 ) -> Iterator[str]:
     """``mltrail models serve -m model_uri`` as a user runs it, in its own session: its URL
     once ``/ping`` answers 200; the whole process group is stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mltrail.cli.main", "models", "serve", "-m", model_uri,
          "--port", str(port)],
@@ -93,16 +111,8 @@ def serving_model(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass  # not listening yet
-            assert process.poll() is None, process.communicate()[0]
-            assert time.monotonic() < deadline, "the scoring server did not start"
-            time.sleep(0.1)
+        wait_until_up(f"{url}/ping", process, timeout, "the scoring server",
+                      lambda: process.communicate()[0] if process.poll() is not None else "")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,13 @@ from pathlib import Path
 import httpx
 
 from mltrail import MltrailClient
+from fixtures_server import free_port, wait_until_up
 
 START_TIMEOUT_S = 60
 
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("MLTRAIL_", "MLFLOW_"))}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _group_alive(pgid: int) -> bool:
@@ -39,7 +32,7 @@ def _group_alive(pgid: int) -> bool:
 
 
 def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
@@ -50,16 +43,7 @@ def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_until_up(f"{url}/health", server, START_TIMEOUT_S, "mltrail server", log.read_text)
 
         client = MltrailClient(url)
         experiment = client.create_experiment("two-workers")
@@ -93,7 +77,7 @@ def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
 
 def test_a_store_that_cannot_be_opened_is_refused_at_once(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(_free_port()),
+        [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(free_port()),
          "--workers", "2", "--backend-store-uri", f"sqlite:///{tmp_path}/missing/dir/x.db"],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
     )

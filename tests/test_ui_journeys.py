@@ -14,15 +14,15 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
+
+from fixtures_server import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60
@@ -37,15 +37,6 @@ def _python(folder: Path, *args: str) -> str:
                           text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "-n", "demo-classifier")
     _python(folder, *cli, "registry", "register", "-m", f"runs:/{model_run}/model",
             "-n", "demo-classifier")
-    port = _free_port()
+    port = free_port()
     log = folder / "ui.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
@@ -75,19 +66,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            server.wait()
-            pytest.fail(f"mltrail ui did not start:\n{log.read_text(errors='replace')}")
-        time.sleep(0.1)
     try:
+        wait_until_up(f"{url}/health", server, START_TIMEOUT_S, "mltrail ui", log.read_text)
         yield Demo(folder, url, model_run)
     finally:
         server.terminate()
