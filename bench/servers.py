@@ -569,30 +569,41 @@ def search_matches(n_runs: int) -> dict[str, float]:
     return out
 
 
-def populate_search(url: str, experiment_id: str, n_runs: int) -> None:
-    """runs/create + runs/log-batch per run, on a few connections (untimed)."""
+def spread(url: str, indices: Sequence[int], threads: int,
+           one: Callable[[Api, int], None]) -> None:
+    """``one(api, i)`` for every index, shared out among ``threads`` threads, each on its own
+    connection; the first error is raised here, in the caller's thread (setup, untimed)."""
     errors: list[BaseException] = []
 
-    def work(first: int) -> None:
+    def work(share: Sequence[int]) -> None:
         try:
             with Api(url) as api:
-                for i in range(first, n_runs, SEARCH_POPULATE_THREADS):
-                    params, tags, metrics = search_run_values(i)
-                    run_id = api.post("/runs/create", {
-                        "experiment_id": experiment_id, "run_name": f"r{i}",
-                        "start_time": now_ms()})["run"]["info"]["run_id"]
-                    api.post("/runs/log-batch", {"run_id": run_id, "params": params,
-                                                 "tags": tags, "metrics": metrics})
-        except BaseException as exc:  # re-raised below, in the caller's thread
+                for i in share:
+                    one(api, i)
+        except BaseException as exc:  # re-raised below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(SEARCH_POPULATE_THREADS)]
-    for t in threads:
+    pool = [threading.Thread(target=work, args=(indices[t::threads],)) for t in range(threads)]
+    for t in pool:
         t.start()
-    for t in threads:
+    for t in pool:
         t.join()
     if errors:
         raise errors[0]
+
+
+def populate_search(url: str, experiment_id: str, n_runs: int) -> None:
+    """runs/create + runs/log-batch per run, on a few connections (untimed)."""
+
+    def log_run(api: Api, i: int) -> None:
+        params, tags, metrics = search_run_values(i)
+        run_id = api.post("/runs/create", {
+            "experiment_id": experiment_id, "run_name": f"r{i}",
+            "start_time": now_ms()})["run"]["info"]["run_id"]
+        api.post("/runs/log-batch", {"run_id": run_id, "params": params,
+                                     "tags": tags, "metrics": metrics})
+
+    spread(url, range(n_runs), SEARCH_POPULATE_THREADS, log_run)
 
 
 def run_name(run: dict[str, Any]) -> str:

@@ -37,7 +37,6 @@ import math
 import sqlite3
 import statistics
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -114,23 +113,8 @@ def populate_runs(lib: str, url: str, db: Path, experiment_id: str, n_runs: int)
     if lib == "mlflow":
         workloads.populate_mlflow_bulk(str(db), template, 1, n_runs - 1)
         return
-    errors: list[BaseException] = []
-
-    def work(first: int) -> None:
-        try:
-            with servers.Api(url) as api:
-                for i in range(first, n_runs, POPULATE_THREADS):
-                    log_run(api, experiment_id, i, start + i)
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(1, POPULATE_THREADS + 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    servers.spread(url, range(1, n_runs), POPULATE_THREADS,
+                   lambda api, i: log_run(api, experiment_id, i, start + i))
 
 
 def populate_history(lib: str, url: str, db: Path, points: int) -> tuple[str, str]:
