@@ -289,3 +289,27 @@ def test_lane_routes_only_posts_on_its_paths() -> None:
     assert lane.match({**scope, "root_path": "/mounted"}) is None
     assert lane.match({**scope, "path": "/api/2.0/mlflow/runs/set-tag"}) is None
     assert lane.match({"type": "websocket", "path": scope["path"]}) is None
+
+
+@pytest.mark.parametrize("prefix", ["", "/tracking"])
+def test_health_and_version_answer_as_fastapi_does(
+    tmp_path: Path, server_factory: Callable[[ServerConfig], Any], prefix: str
+) -> None:
+    server = server_factory(_config(tmp_path, static_prefix=prefix))
+    app = _app(server)
+    assert set(app.plain_answers) == {f"{prefix}/health", f"{prefix}/version"}
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        for method, path in (("GET", "/health"), ("GET", "/version"), ("HEAD", "/health"),
+                             ("POST", "/version"), ("GET", "/health/")):
+            fast = api.request(method, prefix + path)
+            answers = app.plain_answers
+            app.plain_answers = {}
+            try:
+                slow = api.request(method, prefix + path)
+            finally:
+                app.plain_answers = answers
+            assert _answer(fast) == _answer(slow), (method, path, fast.text, slow.text)
+        assert api.get(f"{prefix}/health").text == "OK"
+        assert api.get(f"{prefix}/version").text == app.version
+        if prefix:
+            assert api.get("/health").status_code == 404

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -84,11 +85,34 @@ def _install_webhooks(app: FastAPI, store: TrackingStore | None, config: ServerC
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    threading.Thread(target=_prepare_routes, args=(app,), name="prepare-routes", daemon=True).start()
     yield
     # Let queued webhook deliveries go out and stop their threads.
     events = getattr(app.state, "events", None)
     if isinstance(events, WebhookDispatcher):
         await asyncio.to_thread(events.close)
+
+
+def _prepare_routes(app: FastAPI) -> None:
+    """Send the app one request, on an event loop of this thread, so that FastAPI prepares its
+    routes (and Starlette its middleware) while the server already answers ``/health``, not
+    during a client's first call. The answer is dropped; a failure only leaves the work to
+    that first call."""
+    prefix = app.state.config.static_prefix.rstrip("/")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": f"{prefix}/api/3.0/mlflow/server-info", "raw_path": b"",
+        "root_path": "", "query_string": b"", "headers": [], "client": None, "server": None,
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass  # the answer is not needed
+
+    with contextlib.suppress(Exception):
+        asyncio.run(app(scope, receive, send))
 
 
 def create_app(config: ServerConfig, store: TrackingStore | None = None) -> FastAPI:
@@ -177,7 +201,9 @@ def _server_info(config: ServerConfig) -> dict[str, Any]:
     }
 
 
-def _meta_routes(app: FastAPI, config: ServerConfig, prefix: str) -> None:
+def _meta_routes(app: TrackingApp, config: ServerConfig, prefix: str) -> None:
+    app.plain_answers = {f"{prefix}/health": "OK", f"{prefix}/version": __version__}
+
     @app.get(f"{prefix}/health", include_in_schema=False)
     def health() -> PlainTextResponse:
         return PlainTextResponse("OK")

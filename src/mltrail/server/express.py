@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from mltrail.server import errors
@@ -109,11 +109,23 @@ class ExpressLane:
 
 
 class TrackingApp(FastAPI):
-    """The server's FastAPI app, with the express lane in front when it has one."""
+    """The server's FastAPI app, with the express lane in front when it has one.
+
+    ``plain_answers`` (full path -> text) are GET routes with a constant answer, ``/health``
+    and ``/version``, answered before FastAPI: FastAPI prepares its routes on its first
+    request (a tenth of a second for this app), and a health check should not wait for that.
+    They stay registered in FastAPI too, which answers them under a root path.
+    """
 
     express: ExpressLane | None = None
+    plain_answers: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            text = self.plain_answers.get(scope["path"])
+            if text is not None:
+                await PlainTextResponse(text)(scope, receive, send)
+                return
         express = self.express
         if express is not None:
             endpoint = express.match(scope)
