@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Message, Scope
 
 from mltrail._version import __version__
 from mltrail.errors import NotImplementedByServer
@@ -99,16 +100,16 @@ def _prepare_routes(app: FastAPI) -> None:
     during a client's first call. The answer is dropped; a failure only leaves the work to
     that first call."""
     prefix = app.state.config.static_prefix.rstrip("/")
-    scope = {
+    scope: Scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
         "scheme": "http", "path": f"{prefix}/api/3.0/mlflow/server-info", "raw_path": b"",
         "root_path": "", "query_string": b"", "headers": [], "client": None, "server": None,
     }
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         pass  # the answer is not needed
 
     with contextlib.suppress(Exception):
