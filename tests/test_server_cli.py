@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from mltrail import MltrailClient
+from mltrail.server.workers import STEADY_AFTER_S
 from fixtures_server import free_port, wait_until_up
 
 START_TIMEOUT_S = 60
@@ -73,6 +74,58 @@ def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
     text = log.read_text()
     assert "2 workers" in text and "Traceback" not in text
     assert (tmp_path / "mltrail.db").exists()  # ./mltrail.db by default, as the CLI says
+
+
+def _workers(parent: int) -> set[int]:
+    """The live children of ``parent``, from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if fields[0] != "Z" and int(fields[1]) == parent:
+            found.add(int(entry))
+    return found
+
+
+def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(port),
+             "--workers", "2"],
+            cwd=tmp_path, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_up(f"{url}/health", server, START_TIMEOUT_S, "mltrail server", log.read_text)
+        first = _workers(server.pid)
+        assert len(first) == 2
+        time.sleep(STEADY_AFTER_S)  # a worker dying sooner would stop the server instead
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            now = _workers(server.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.1)
+        assert len(now) == 2 and victim not in now and now & first, (first, now)
+        client = MltrailClient(url)
+        experiment = client.create_experiment("after-a-crash")
+        for i in range(10):  # spread over both workers by the kernel
+            client.create_run(experiment, run_name=f"r{i}")
+        assert len(client.search_runs([experiment])) == 10
+        client.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+    assert code == 0, log.read_text()
+    assert f"worker {victim} exited with status -9; starting another" in log.read_text()
 
 
 def test_a_store_that_cannot_be_opened_is_refused_at_once(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """``mltrail server`` and ``mltrail ui``: the tracking server, with MLflow's flags.
 
-The schema is migrated once, here, before any worker starts; workers then only open the
-store. The listening socket has TCP_NODELAY set, which the sockets it accepts inherit, so a
+The schema is migrated once, here, before any worker starts; workers (forked from this
+process by ``server/workers.py``) then only open the store. The listening socket has TCP_NODELAY set, which the sockets it accepts inherit, so a
 kept-alive connection never waits on Nagle's algorithm whatever the number of workers.
 """
 
@@ -130,7 +130,7 @@ def _run(
     if not artifacts_only:
         open_store(config).close()  # migrates once, before any worker starts
     sock = _listening_socket(host, port)
-    # Workers are fresh processes that build the app from this variable (see app_from_env).
+    # Each worker builds its app from this variable (see app_from_env).
     os.environ[CONFIG_ENV] = config.to_json()
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(
@@ -150,13 +150,12 @@ def _run(
         ws="none",  # no WebSocket endpoints: skip importing a WebSocket protocol at start
         timeout_keep_alive=30,
     )
-    server = uvicorn.Server(uv_config)
     if workers == 1:
-        server.run(sockets=[sock])
+        uvicorn.Server(uv_config).run(sockets=[sock])
     else:
-        from uvicorn.supervisors import Multiprocess
+        from mltrail.server.workers import Supervisor
 
-        Multiprocess(uv_config, sockets=[sock]).run()
+        Supervisor(uv_config, sock, workers).run()
 
 
 @click.command("server")
