@@ -8,7 +8,9 @@ Most cases drive the ASGI app in process through ``httpx.ASGITransport``; the wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import gc
 import io
 import logging
 import os
@@ -39,6 +41,12 @@ from mltrail.models.scoring.app import (
     create_scoring_app,
     listening_socket,
     serve,
+)
+from mltrail.models.scoring.payload import (
+    COLLECTOR_PAUSE_BYTES,
+    InputSignature,
+    collector_paused,
+    parse_request,
 )
 from mltrail.models.scoring.predictions import encode_predictions
 
@@ -723,6 +731,79 @@ def test_large_requests_are_scored_in_a_thread(logreg: LogRegModel) -> None:
     response = invoke(app, body)
     assert response.json() == {"predictions": expected(logreg, data)}
 
+
+
+@contextlib.contextmanager
+def collections_started() -> Iterator[list[int]]:
+    """The generation of each collection the cyclic garbage collector starts in the block."""
+    started: list[int] = []
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        yield started
+    finally:
+        gc.callbacks.remove(record)
+
+
+def test_a_big_json_body_is_read_with_the_collector_paused() -> None:
+    data = np.random.default_rng(4).normal(size=(10_000, 20))
+    body = orjson.dumps({"dataframe_split": {"columns": NAMES, "data": data.tolist()}})
+    records = orjson.dumps({"dataframe_records": [dict(zip(NAMES, row)) for row in data.tolist()]})
+    assert len(body) > COLLECTOR_PAUSE_BYTES
+    signature = InputSignature(names=tuple(NAMES))
+    assert gc.isenabled()
+    # The first reads may import what frames need; the collector catches up on those after.
+    parse_request("application/json", body, signature)
+    parse_request("application/json", records, signature)
+    with collections_started() as started:
+        frame = parse_request("application/json", body, signature).data
+        by_records = parse_request("application/json", records, signature).data
+    # 10,000 rows are 10,000 new lists (records: dicts), which start a collection every 700.
+    assert started == []
+    assert gc.isenabled()
+    assert list(frame.columns) == NAMES and frame.to_numpy().tolist() == data.tolist()
+    pd.testing.assert_frame_equal(by_records, frame)
+    # A body refused half way through turns the collector back on too.
+    ragged = body[:-3] + b",[1.0]]}}"
+    with pytest.raises(BadRequest, match=r"Row 10000 of 'dataframe_split' has 1 values"):
+        parse_request("application/json", ragged, signature)
+    assert gc.isenabled()
+    # A collector that was off stays off.
+    gc.disable()
+    try:
+        parse_request("application/json", body, signature)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_turn_the_collector_back_on_after_the_last() -> None:
+    first, second = contextlib.ExitStack(), contextlib.ExitStack()
+    first.enter_context(collector_paused())
+    second.enter_context(collector_paused())
+    assert not gc.isenabled()
+    first.close()  # another thread's body is still being read
+    assert not gc.isenabled()
+    second.close()
+    assert gc.isenabled()
+    in_threads: list[bool] = []
+
+    def read() -> None:
+        with collector_paused():
+            time.sleep(0.01)
+            in_threads.append(gc.isenabled())
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert in_threads == [False] * 8
+    assert gc.isenabled()
 
 class ThreadRecordingModel:
     """Records which thread each prediction ran on; sleeps ``delay`` seconds."""
