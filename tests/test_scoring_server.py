@@ -14,6 +14,7 @@ import gc
 import io
 import logging
 import os
+import platform
 import re
 import socket
 import subprocess
@@ -805,6 +806,7 @@ def test_overlapping_pauses_turn_the_collector_back_on_after_the_last() -> None:
     assert in_threads == [False] * 8
     assert gc.isenabled()
 
+
 class ThreadRecordingModel:
     """Records which thread each prediction ran on; sleeps ``delay`` seconds."""
 
@@ -898,6 +900,26 @@ def test_app_from_env_refuses_bad_settings(scoring_env: pytest.MonkeyPatch) -> N
     scoring_env.delenv("MLTRAIL_SCORING_MODEL_URI")
     with pytest.raises(InvalidArgument, match=r"MLTRAIL_SCORING_MODEL_URI is not set"):
         app_from_env()
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="malloc's settings are glibc's",
+)
+def test_serving_processes_keep_freed_memory() -> None:
+    # In a fresh interpreter: the setting is its process's.
+    code = "from mltrail.models.scoring.app import keep_freed_memory; print(keep_freed_memory())"
+
+    def kept(**environ: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+        done = subprocess.run([sys.executable, "-c", code], env={**env, **environ},
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert kept() == "True"
+    # A threshold given in the environment is the user's: neither is changed then.
+    assert kept(MALLOC_TRIM_THRESHOLD_="131072") == "False"
+    assert kept(MALLOC_MMAP_THRESHOLD_="131072") == "False"
 
 
 # --- a real uvicorn -----------------------------------------------------------------------

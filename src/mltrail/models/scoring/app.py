@@ -8,7 +8,9 @@
 ``create_scoring_app(model)`` builds the ASGI app around a loaded model; ``serve(...)`` runs it
 with uvicorn on a listening socket with TCP_NODELAY set, which the accepted sockets inherit
 (without it a kept-alive connection waits 40 ms on every request after the first when there
-is more than one worker). With ``workers > 1`` every worker process builds its own app with
+is more than one worker). Each serving process has glibc's malloc keep freed blocks for the
+next request (``keep_freed_memory``), so that a big body's memory is not faulted in afresh
+every time. With ``workers > 1`` every worker process builds its own app with
 ``app_from_env()``, which reads these variables (``serve`` sets them before the workers start):
 
     MLTRAIL_SCORING_MODEL_URI        the model to load (required)
@@ -71,6 +73,7 @@ __all__ = [
     "ScoringModel",
     "app_from_env",
     "create_scoring_app",
+    "keep_freed_memory",
     "serve",
 ]
 
@@ -445,6 +448,7 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> ScoringApp:
     if max_body is not None and max_body != int(max_body):
         raise InvalidArgument(f"{MAX_BODY_ENV} must be a whole number of bytes")
     timeout = _number(env, TIMEOUT_ENV) or _number(env, MLFLOW_TIMEOUT_ENV) or DEFAULT_TIMEOUT_S
+    keep_freed_memory()
     model = load_with(env.get(LOADER_ENV, "").strip() or DEFAULT_LOADER, model_uri)
     return create_scoring_app(
         model,
@@ -452,6 +456,43 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> ScoringApp:
         max_body_bytes=int(max_body) if max_body is not None else DEFAULT_MAX_BODY_BYTES,
         timeout_s=timeout,
     )
+
+
+# glibc's malloc gives a freed block of over 128 KiB back to the operating system (raising
+# that bar to the largest block it has seen freed, and trimming the heap past twice it), and
+# the next request faults its memory back in page by page. A 10,000-row JSON request (4 MB of
+# body, read in chunks and joined, then its arrays) took 4,500 page faults; with blocks of up
+# to 32 MiB (glibc's largest setting) kept in the heap, and up to 64 MiB of free heap kept,
+# it takes 2,500 (the rest are Python's own object arenas) and 5 ms less server CPU, for
+# 9 MiB more resident memory. Set together: either alone turns off glibc's own adjustment of
+# the other, and was slower than neither.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MALLOC_SETTINGS = {
+    _M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", 32 * 1024 * 1024),
+    _M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 64 * 1024 * 1024),
+}
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed blocks of up to 32 MiB for the next request, instead of
+    giving them back to the operating system; whether it was done. Elsewhere than glibc on
+    Linux, or when the process was started with either setting in its environment (which
+    glibc has read), nothing is changed."""
+    if not sys.platform.startswith("linux") or any(
+        name in os.environ for name, _ in _MALLOC_SETTINGS.values()
+    ):
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    done = [mallopt(param, value) for param, (_, value) in _MALLOC_SETTINGS.items()]
+    return done == [1] * len(done)  # musl's mallopt, for one, does nothing and answers 0
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -512,6 +553,7 @@ def serve(
     }
     try:
         if workers == 1:
+            keep_freed_memory()
             if isinstance(model, str):
                 loaded, model_uri = load_with(loader, model), model
             else:
