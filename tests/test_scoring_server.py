@@ -46,7 +46,6 @@ from mltrail.models.scoring.app import (
 from mltrail.models.scoring.payload import (
     COLLECTOR_PAUSE_BYTES,
     InputSignature,
-    collector_paused,
     parse_request,
 )
 from mltrail.models.scoring.predictions import encode_predictions
@@ -780,31 +779,6 @@ def test_a_big_json_body_is_read_with_the_collector_paused() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
-
-
-def test_overlapping_pauses_turn_the_collector_back_on_after_the_last() -> None:
-    first, second = contextlib.ExitStack(), contextlib.ExitStack()
-    first.enter_context(collector_paused())
-    second.enter_context(collector_paused())
-    assert not gc.isenabled()
-    first.close()  # another thread's body is still being read
-    assert not gc.isenabled()
-    second.close()
-    assert gc.isenabled()
-    in_threads: list[bool] = []
-
-    def read() -> None:
-        with collector_paused():
-            time.sleep(0.01)
-            in_threads.append(gc.isenabled())
-
-    threads = [threading.Thread(target=read) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert in_threads == [False] * 8
-    assert gc.isenabled()
 
 
 class ThreadRecordingModel:

@@ -24,24 +24,22 @@ frame, a list of objects as records, any other list like ``instances``.
 Every problem with a body raises ``BadRequest`` naming it; a content type that is not one of
 the above raises ``UnsupportedMediaType``. Numbers go from JSON to a frame in one numpy step,
 never row by row, and a big JSON body is read with the cyclic garbage collector paused
-(``collector_paused``): its rows are thousands of new lists, none of them in a cycle.
+(``mltrail._gc.collector_paused``): its rows are thousands of new lists, none of them in a cycle.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import dataclasses
-import gc
 import io
 import json
 import operator
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from mltrail._gc import collector_paused
 from mltrail.errors import BadRequest, MltrailError
 
 if TYPE_CHECKING:
@@ -58,7 +56,6 @@ __all__ = [
     "ScoringInput",
     "SUPPORTED_CONTENT_TYPES",
     "UnsupportedMediaType",
-    "collector_paused",
     "parse_request",
 ]
 
@@ -153,38 +150,12 @@ def parse_request(
     )
 
 
-# A JSON document is a tree of lists, dicts and scalars: it has no reference cycles, so the
-# cyclic garbage collector has nothing to find in it. Yet each row of a big body is a new
-# list, and every 700 of them start a collection that walks the young ones and moves them to
-# an older generation, whose collections then walk every object the server holds. A
-# 10,000-row request started 13 collections, and every tenth request one over the whole
-# heap: its handler took 21 ms in process by the median and 30 ms on average, against 18 and
-# 19 ms with the collector paused while the document lives (from the parse until it has
-# become a frame or an array, and been dropped). Smaller bodies are read as they were.
+# A JSON document is a tree of lists, dicts and scalars, with no reference cycle; a body this
+# big is read with the cyclic collector paused (see ``mltrail._gc``): a 10,000-row request's
+# handler took 21 ms in process by the median and 30 ms on average with it running, against
+# 18 and 19 ms paused, from the parse until the document has become a frame and been dropped.
+# Smaller bodies are read with the collector left as it is.
 COLLECTOR_PAUSE_BYTES = 64 * 1024
-
-_pause_lock = threading.Lock()
-_pauses = 0  # bodies being read with the collector paused, in any thread
-_resume = False  # whether the first of them found the collector running
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block, and back on after the last of the
-    blocks that overlap in other threads, if it was on before the first."""
-    global _pauses, _resume
-    with _pause_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
 
 
 def _utf8(body: bytes, charset: str | None) -> bytes:

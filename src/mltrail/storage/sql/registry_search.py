@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mltrail._gc import collector_paused
 from mltrail.entities import PagedList
 from mltrail.entities.registry import (
     SEARCH_MODEL_VERSIONS_MAX,
@@ -37,7 +38,6 @@ from mltrail.entities.validation import validate_max_results
 from mltrail.errors import NotFound
 from mltrail.storage.sql import schema
 from mltrail.storage.sql.predicates import string_predicate
-from mltrail.storage.sql.run_rows import gc_paused
 
 RM = schema.registered_models
 RMT = schema.registered_model_tags
@@ -158,7 +158,7 @@ def versions_from_rows(conn: Connection, rows: Sequence[Any]) -> list[ModelVersi
     names = sorted({row.name for row in rows})
     numbers = [row.version for row in rows]
     extras = _extras(conn, names, min(numbers), max(numbers))
-    with gc_paused():
+    with collector_paused():
         return [_version(row, extras) for row in rows]
 
 

@@ -9,10 +9,8 @@ the search projection (REST dicts) are built from a ``RunRows``.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -69,24 +67,6 @@ class RunRows:
     datasets: dict[str, list[DatasetInput]]
     model_inputs: dict[str, list[LoggedModelInput]]
     model_outputs: dict[str, list[LoggedModelOutput]]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold off the cyclic garbage collector while a page's objects are made.
-
-    Tens of thousands of new tuples, dicts and entities trigger many collections, each
-    walking every object alive (a fifth of a search's time). Nothing made here holds a
-    cycle; reference counting frees it all. Another thread's pause is left alone.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class _Reader:

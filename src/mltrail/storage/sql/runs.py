@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mltrail._gc import collector_paused
 from mltrail.entities import (
     LifecycleStage,
     Metric,
@@ -80,7 +81,7 @@ def metric_value(value: float, is_nan: bool) -> float:
 
 def load(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """Whole runs for ``run_ids``, in that order; a few queries for any number of runs."""
-    with run_rows.gc_paused():
+    with collector_paused():
         return build(run_rows.fetch(conn, run_ids))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mltrail._gc import collector_paused
 from mltrail.entities import LifecycleStage, PagedList, Run, ViewType
 from mltrail.entities.search import (
     Comparison,
@@ -178,7 +179,7 @@ def search(
     order_by: Sequence[str] | None,
     page_token: str | None,
 ) -> PagedList[Run]:
-    with run_rows.gc_paused():
+    with collector_paused():
         rows, token = _page(
             conn, experiment_ids, filter_string, view_type, max_results, order_by, page_token
         )
@@ -196,7 +197,7 @@ def search_dicts(
     projection: RunColumns | None = None,
 ) -> PagedList[dict[str, Any]]:
     """``search``'s page in the REST shape (each run's ``to_dict()``), without entities."""
-    with run_rows.gc_paused():
+    with collector_paused():
         rows, token = _page(
             conn, experiment_ids, filter_string, view_type, max_results, order_by, page_token,
             projection,
