@@ -32,14 +32,16 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
+def _two_workers_serve_then_stop_on_sigterm(tmp_path: Path, *store: str) -> None:
+    """Four threads log runs through a two-worker server; SIGTERM then stops every process
+    with status 0."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(port),
-             "--workers", "2"],
+             "--workers", "2", *store],
             cwd=tmp_path, env=_env(), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -73,7 +75,17 @@ def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
     assert not _group_alive(server.pid), "a worker outlived the server"
     text = log.read_text()
     assert "2 workers" in text and "Traceback" not in text
+
+
+def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
+    _two_workers_serve_then_stop_on_sigterm(tmp_path)
     assert (tmp_path / "mltrail.db").exists()  # ./mltrail.db by default, as the CLI says
+
+
+def test_two_workers_on_postgresql(tmp_path: Path, postgres_db_url: str) -> None:
+    # The server migrates on its own connection, then forks: no connection crosses the fork.
+    _two_workers_serve_then_stop_on_sigterm(tmp_path, "--backend-store-uri", postgres_db_url)
+    assert not (tmp_path / "mltrail.db").exists()
 
 
 def _workers(parent: int) -> set[int]:
