@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -138,6 +139,54 @@ def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
         code = server.wait(timeout=30)
     assert code == 0, log.read_text()
     assert f"worker {victim} exited with status -9; starting another" in log.read_text()
+
+
+def test_sighup_replaces_the_workers_one_at_a_time(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(port),
+             "--workers", "2"],
+            cwd=tmp_path, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    answers: list[int] = []
+    done = threading.Event()
+
+    def keep_asking() -> None:  # a new connection each time, as a load balancer's checks
+        while not done.is_set():
+            try:
+                answers.append(httpx.get(f"{url}/api/2.0/mlflow/experiments/search",
+                                         params={"max_results": 1}, timeout=10).status_code)
+            except httpx.HTTPError:
+                answers.append(0)
+
+    asker = threading.Thread(target=keep_asking)
+    try:
+        wait_until_up(f"{url}/health", server, START_TIMEOUT_S, "mltrail server", log.read_text)
+        first = _workers(server.pid)
+        assert len(first) == 2
+        asker.start()
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            now = _workers(server.pid)
+            if len(now) == 2 and not now & first:
+                break
+            time.sleep(0.1)
+        assert len(now) == 2 and not now & first, (first, now)
+        time.sleep(0.5)
+    finally:
+        done.set()
+        if asker.is_alive():
+            asker.join()
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+    assert code == 0, log.read_text()
+    assert answers and set(answers) == {200}, sorted(set(answers))
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_store_that_cannot_be_opened_is_refused_at_once(tmp_path: Path) -> None:
