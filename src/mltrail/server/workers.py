@@ -40,6 +40,8 @@ _SIGNALS = (*_STOP_SIGNALS, signal.SIGHUP)
 
 
 class Supervisor:
+    """The parent of ``count`` workers, each serving ``config``'s app on ``sock``."""
+
     def __init__(self, config: uvicorn.Config, sock: socket.socket, count: int) -> None:
         self.config, self.sock, self.count = config, sock, count
         self.started: dict[int, float] = {}  # worker pid -> when it was forked
