@@ -112,7 +112,8 @@ def serving_model(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/ping", process, timeout, "the scoring server",
-                      lambda: process.communicate()[0] if process.poll() is not None else "")
+                      lambda: process.communicate()[0].decode(errors="replace")
+                      if process.poll() is not None else "")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
