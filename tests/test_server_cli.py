@@ -3,12 +3,15 @@ workers, stopped by SIGTERM; and a bad store refused before anything starts."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,9 +36,17 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _two_workers_serve_then_stop_on_sigterm(tmp_path: Path, *store: str) -> None:
-    """Four threads log runs through a two-worker server; SIGTERM then stops every process
-    with status 0."""
+@dataclasses.dataclass
+class Started:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+@contextlib.contextmanager
+def two_workers(tmp_path: Path, *store: str) -> Iterator[Started]:
+    """``mltrail server --workers 2`` from the command line, up; SIGTERM at the end must stop
+    it with status 0 and no traceback."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
@@ -48,45 +59,12 @@ def _two_workers_serve_then_stop_on_sigterm(tmp_path: Path, *store: str) -> None
         )
     try:
         wait_until_up(f"{url}/health", server, START_TIMEOUT_S, "mltrail server", log.read_text)
-
-        client = MltrailClient(url)
-        experiment = client.create_experiment("two-workers")
-
-        def log_run(i: int) -> str:
-            run_id = client.create_run(experiment, run_name=f"r{i}").info.run_id
-            client.log_param(run_id, "i", str(i), synchronous=True)
-            client.log_metric(run_id, "m", float(i), synchronous=True)
-            client.set_terminated(run_id)
-            return run_id
-
-        with ThreadPoolExecutor(4) as pool:
-            run_ids = list(pool.map(log_run, range(40)))
-        found = client.search_runs([experiment], max_results=100)
-        assert sorted(r.info.run_id for r in found) == sorted(run_ids)
-        assert {r.data.metrics["m"] for r in found} == {float(i) for i in range(40)}
-        assert httpx.get(url + "/").status_code == 200  # the UI, from either worker
-        client.close()
+        yield Started(server, url, log)
     finally:
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=30)
     assert code == 0, log.read_text()
-    deadline = time.monotonic() + 10
-    while _group_alive(server.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _group_alive(server.pid), "a worker outlived the server"
-    text = log.read_text()
-    assert "2 workers" in text and "Traceback" not in text
-
-
-def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
-    _two_workers_serve_then_stop_on_sigterm(tmp_path)
-    assert (tmp_path / "mltrail.db").exists()  # ./mltrail.db by default, as the CLI says
-
-
-def test_two_workers_on_postgresql(tmp_path: Path, postgres_db_url: str) -> None:
-    # The server migrates on its own connection, then forks: no connection crosses the fork.
-    _two_workers_serve_then_stop_on_sigterm(tmp_path, "--backend-store-uri", postgres_db_url)
-    assert not (tmp_path / "mltrail.db").exists()
+    assert "Traceback" not in log.read_text()
 
 
 def _workers(parent: int) -> set[int]:
@@ -103,90 +81,97 @@ def _workers(parent: int) -> set[int]:
     return found
 
 
+def _wait_for_workers(parent: int, done: Callable[[set[int]], bool]) -> set[int]:
+    """The children of ``parent`` once ``done(children)`` holds (within the start timeout)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    now = _workers(parent)
+    while not done(now) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = _workers(parent)
+    assert done(now), now
+    return now
+
+
+def _serve_from_four_threads(tmp_path: Path, *store: str) -> None:
+    """Four threads log runs through a two-worker server; SIGTERM then stops every process."""
+    with two_workers(tmp_path, *store) as server:
+        client = MltrailClient(server.url)
+        experiment = client.create_experiment("two-workers")
+
+        def log_run(i: int) -> str:
+            run_id = client.create_run(experiment, run_name=f"r{i}").info.run_id
+            client.log_param(run_id, "i", str(i), synchronous=True)
+            client.log_metric(run_id, "m", float(i), synchronous=True)
+            client.set_terminated(run_id)
+            return run_id
+
+        with ThreadPoolExecutor(4) as pool:
+            run_ids = list(pool.map(log_run, range(40)))
+        found = client.search_runs([experiment], max_results=100)
+        assert sorted(r.info.run_id for r in found) == sorted(run_ids)
+        assert {r.data.metrics["m"] for r in found} == {float(i) for i in range(40)}
+        assert httpx.get(server.url + "/").status_code == 200  # the UI, from either worker
+        client.close()
+    deadline = time.monotonic() + 10
+    while _group_alive(server.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(server.process.pid), "a worker outlived the server"
+    assert "2 workers" in server.log.read_text()
+
+
+def test_two_workers_serve_then_stop_on_sigterm(tmp_path: Path) -> None:
+    _serve_from_four_threads(tmp_path)
+    assert (tmp_path / "mltrail.db").exists()  # ./mltrail.db by default, as the CLI says
+
+
+def test_two_workers_on_postgresql(tmp_path: Path, postgres_db_url: str) -> None:
+    # The server migrates on its own connection, then forks: no connection crosses the fork.
+    _serve_from_four_threads(tmp_path, "--backend-store-uri", postgres_db_url)
+    assert not (tmp_path / "mltrail.db").exists()
+
+
 def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(port),
-             "--workers", "2"],
-            cwd=tmp_path, env=_env(), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_up(f"{url}/health", server, START_TIMEOUT_S, "mltrail server", log.read_text)
-        first = _workers(server.pid)
-        assert len(first) == 2
+    with two_workers(tmp_path) as server:
+        first = _wait_for_workers(server.process.pid, lambda now: len(now) == 2)
         time.sleep(STEADY_AFTER_S)  # a worker dying sooner would stop the server instead
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            now = _workers(server.pid)
-            if len(now) == 2 and victim not in now:
-                break
-            time.sleep(0.1)
-        assert len(now) == 2 and victim not in now and now & first, (first, now)
-        client = MltrailClient(url)
+        now = _wait_for_workers(server.process.pid,
+                                lambda now: len(now) == 2 and victim not in now)
+        assert now & first
+        client = MltrailClient(server.url)
         experiment = client.create_experiment("after-a-crash")
         for i in range(10):  # spread over both workers by the kernel
             client.create_run(experiment, run_name=f"r{i}")
         assert len(client.search_runs([experiment])) == 10
         client.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=30)
-    assert code == 0, log.read_text()
-    assert f"worker {victim} exited with status -9; starting another" in log.read_text()
+    assert f"worker {victim} exited with status -9; starting another" in server.log.read_text()
 
 
 def test_sighup_replaces_the_workers_one_at_a_time(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mltrail.cli.main", "server", "--port", str(port),
-             "--workers", "2"],
-            cwd=tmp_path, env=_env(), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     answers: list[int] = []
     done = threading.Event()
+    with two_workers(tmp_path) as server:
 
-    def keep_asking() -> None:  # a new connection each time, as a load balancer's checks
-        while not done.is_set():
-            try:
-                answers.append(httpx.get(f"{url}/api/2.0/mlflow/experiments/search",
-                                         params={"max_results": 1}, timeout=10).status_code)
-            except httpx.HTTPError:
-                answers.append(0)
+        def keep_asking() -> None:  # a new connection each time, as a load balancer's checks
+            while not done.is_set():
+                try:
+                    answers.append(httpx.get(f"{server.url}/api/2.0/mlflow/experiments/search",
+                                             params={"max_results": 1}, timeout=10).status_code)
+                except httpx.HTTPError:
+                    answers.append(0)
 
-    asker = threading.Thread(target=keep_asking)
-    try:
-        wait_until_up(f"{url}/health", server, START_TIMEOUT_S, "mltrail server", log.read_text)
-        first = _workers(server.pid)
-        assert len(first) == 2
+        asker = threading.Thread(target=keep_asking)
+        first = _wait_for_workers(server.process.pid, lambda now: len(now) == 2)
         asker.start()
-        server.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            now = _workers(server.pid)
-            if len(now) == 2 and not now & first:
-                break
-            time.sleep(0.1)
-        assert len(now) == 2 and not now & first, (first, now)
-        time.sleep(0.5)
-    finally:
-        done.set()
-        if asker.is_alive():
+        try:
+            server.process.send_signal(signal.SIGHUP)
+            _wait_for_workers(server.process.pid, lambda now: len(now) == 2 and not now & first)
+            time.sleep(0.5)
+        finally:
+            done.set()
             asker.join()
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=30)
-    assert code == 0, log.read_text()
     assert answers and set(answers) == {200}, sorted(set(answers))
-    assert "Traceback" not in log.read_text()
 
 
 def test_a_store_that_cannot_be_opened_is_refused_at_once(tmp_path: Path) -> None:

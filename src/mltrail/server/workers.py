@@ -113,7 +113,7 @@ class Supervisor:
             code = os.waitstatus_to_exitcode(status)
             if time.monotonic() - began < STEADY_AFTER_S:
                 self._stop(signal.SIGTERM, None)
-                self._drain()
+                self._supervise()  # now stopping: it only collects the others
                 raise click.ClickException(
                     f"A worker exited with status {code} right after it started; "
                     "the server stops (see the messages above)"
@@ -121,14 +121,6 @@ class Supervisor:
             click.echo(f"mltrail server: worker {pid} exited with status {code}; "
                        "starting another", err=True)
             self._fork()
-
-    def _drain(self) -> None:
-        while self.started:
-            try:
-                pid, _ = os.wait()
-            except ChildProcessError:
-                return
-            self.started.pop(pid, None)
 
     def _replace_all(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping or self.retiring is not None:
